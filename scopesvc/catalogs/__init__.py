@@ -1,0 +1,1 @@
+"""Catalogs shipped with scopesvc: the default (calendly.yaml) and examples."""

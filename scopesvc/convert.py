@@ -1,0 +1,169 @@
+"""Converting between `scopesvc.v1` messages and the policy core's values.
+
+Request conversion validates bounds and raises `RequestError(field, reason)`; response
+conversion never fails. The CLI prints these same messages with `--json`, so there is one
+schema for programs whichever way they call scopesvc.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from .policy import Catalog, Decision, Diagnosis, Engine, Plan, RequestError, Token, WebhookDecision
+from .policy.catalog import SUBSCRIPTION_SCOPES
+from .v1 import scopesvc_pb2 as pb
+
+MAX_SCOPES = 1000
+MAX_SCOPE_LENGTH = 1024
+MAX_METHOD_LENGTH = 32
+MAX_BATCH = 1000
+MAX_FEATURES = 1000
+MAX_ITEM_LENGTH = 8192
+
+# SubscriptionScope enum number <-> catalog word.
+SUBSCRIPTION_SCOPE_NUMBERS = {name: i + 1 for i, name in enumerate(SUBSCRIPTION_SCOPES)}
+SUBSCRIPTION_SCOPE_NAMES = {number: name for name, number in SUBSCRIPTION_SCOPE_NUMBERS.items()}
+
+
+def check_strings(values: Sequence[str], field: str, limit: int, length: int = MAX_ITEM_LENGTH) -> None:
+    """Bound a repeated string field: at most `limit` entries of at most `length` characters."""
+    if len(values) > limit:
+        raise RequestError(field, f"at most {limit} entries, got {len(values)}")
+    for i, value in enumerate(values):
+        if len(value) > length:
+            raise RequestError(f"{field}[{i}]", f"longer than {length} characters")
+
+
+def token_from_proto(message: pb.Token, field: str = "token") -> Token:
+    scopes = tuple(message.scopes)
+    check_strings(scopes, f"{field}.scopes", MAX_SCOPES, MAX_SCOPE_LENGTH)
+    issued_at = None
+    if message.HasField("issued_at"):
+        try:
+            issued_at = message.issued_at.ToDatetime(tzinfo=dt.timezone.utc)
+        except (ValueError, OverflowError) as exc:
+            raise RequestError(f"{field}.issued_at", f"not a valid timestamp: {exc}") from None
+    return Token(scopes, message.format, issued_at, message.kind)
+
+
+def token_to_proto(token: Token) -> pb.Token:
+    message = pb.Token(scopes=token.scopes, format=token.format, kind=token.kind)  # type: ignore[arg-type]
+    if token.issued_at is not None:
+        message.issued_at.FromDatetime(token.issued_at)
+    return message
+
+
+def check_args(request: pb.CheckRequest, prefix: str = "") -> tuple[Token, str, str]:
+    """Validate a CheckRequest; return (token, method, path)."""
+    if not request.HasField("token"):
+        raise RequestError(f"{prefix}token", "required (an empty Token is a scoped token with no scopes)")
+    token = token_from_proto(request.token, f"{prefix}token")
+    if not request.method:
+        raise RequestError(f"{prefix}method", "required")
+    if len(request.method) > MAX_METHOD_LENGTH:
+        raise RequestError(f"{prefix}method", f"longer than {MAX_METHOD_LENGTH} characters")
+    if not request.path:
+        raise RequestError(f"{prefix}path", "required")
+    return token, request.method, request.path
+
+
+def check_response(decision: Decision, revision: str) -> pb.CheckResponse:
+    endpoint = decision.endpoint
+    response = pb.CheckResponse(
+        allowed=decision.allowed,
+        missing_scopes=decision.missing_scopes,
+        endpoint=endpoint.key if endpoint else "",
+        reason=decision.reason,  # type: ignore[arg-type]
+        message=decision.message,
+        required_scopes=endpoint.scopes if endpoint else (),
+        unknown_scopes=decision.unknown_scopes,
+        token_format=decision.token_format,  # type: ignore[arg-type]
+        operation_id=endpoint.operation_id if endpoint else "",
+        catalog_revision=revision,
+    )
+    if not decision.allowed:
+        response.deny.http_status = decision.http_status
+        response.deny.www_authenticate = decision.www_authenticate
+        response.deny.body = decision.body
+    return response
+
+
+def plan_response(plan: Plan) -> pb.PlanResponse:
+    return pb.PlanResponse(
+        scopes=plan.scopes,
+        optional_scopes=plan.optional_scopes,
+        authorize_url=plan.authorize_url,
+        uses=[pb.ScopeUse(scope=u.scope, needed_by=u.needed_by, optional=u.optional) for u in plan.uses],
+        over_broad=[pb.OverBroadScope(scope=o.scope, note=o.note) for o in plan.over_broad],
+        missing_from_existing=plan.missing_from_existing,
+        unknown_scopes=plan.unknown_scopes,
+        notes=plan.notes,
+    )
+
+
+def webhook_response(decision: WebhookDecision) -> pb.WebhookDecision:
+    return pb.WebhookDecision(
+        allowed=decision.allowed,
+        reason=decision.reason,  # type: ignore[arg-type]
+        message=decision.message,
+        required_scopes=decision.required_scopes,
+        missing_scopes=decision.missing_scopes,
+        unknown_scopes=decision.unknown_scopes,
+        token_format=decision.token_format,  # type: ignore[arg-type]
+        unknown_events=decision.unknown_events,
+        disallowed_events=[
+            pb.EventScopes(event=event, allowed=[SUBSCRIPTION_SCOPE_NUMBERS[s] for s in subs])  # type: ignore[misc]
+            for event, subs in decision.disallowed_events
+        ],
+    )
+
+
+def diagnosis_response(diagnosis: Diagnosis) -> pb.DiagnoseResponse:
+    return pb.DiagnoseResponse(
+        target=diagnosis.target,
+        required_scopes=diagnosis.required_scopes,
+        missing=[pb.MissingScope(scope=m.scope, cause=m.cause, action=m.action) for m in diagnosis.missing],  # type: ignore[arg-type]
+        needs_reauthorization=diagnosis.needs_reauthorization,
+        summary=diagnosis.summary,
+        steps=diagnosis.steps,
+        unknown_scopes=diagnosis.unknown_scopes,
+        granted_not_requested=diagnosis.granted_not_requested,
+    )
+
+
+def catalog_info(engine: Engine) -> pb.CatalogInfo:
+    catalog: Catalog = engine.catalog
+    universe = catalog.universe
+    info = pb.CatalogInfo(
+        name=catalog.name,
+        revision=catalog.revision,
+        description=catalog.description,
+        source=catalog.source,
+        authorize_url=catalog.authorize_url,
+        scopes=[
+            pb.ScopeInfo(name=s.name, category=s.category, description=s.description, implies=universe.implied_by(s.name))
+            for s in catalog.scopes.values()
+        ],
+        endpoints=[
+            pb.EndpointInfo(method=e.method, path=e.template, scopes=e.scopes, operation_id=e.operation_id, summary=e.summary)
+            for e in catalog.endpoints
+        ],
+        events=[
+            pb.EventInfo(name=e.name, scope=e.scope, subscription_scopes=[SUBSCRIPTION_SCOPE_NUMBERS[s] for s in e.subscription_scopes])  # type: ignore[misc]
+            for e in catalog.events.values()
+        ],
+        features=[
+            pb.FeatureInfo(name=f.name, description=f.description, requires=[p.item for p in f.requires], optional=[p.item for p in f.optional])
+            for f in catalog.features.values()
+        ],
+        subscribe_scope=catalog.subscribe_scope,
+        legacy_equivalent_scopes=engine.legacy_scopes,
+    )
+    if catalog.scopes_introduced_at is not None:
+        stamp = Timestamp()
+        stamp.FromDatetime(catalog.scopes_introduced_at)
+        info.scopes_introduced_at.CopyFrom(stamp)
+    return info

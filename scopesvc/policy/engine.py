@@ -1,0 +1,371 @@
+"""The decision engine: a compiled catalog in, decisions out. No I/O, no clock, no globals.
+
+Rules (docs/policy.md explains each):
+- a token's scopes grant themselves and all they imply (`X:write` grants `X:read`), never the reverse;
+- an endpoint is allowed when the token grants every scope it lists;
+- a legacy token (format LEGACY, or format unset and issued before the catalog's cut-over)
+  has full access to every endpoint; a token of unknown format is denied;
+- a scoped token with no scopes has no access at all;
+- scope names the catalog does not know grant nothing and are reported back;
+- a path that is malformed or names no endpoint is denied with its own reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from urllib.parse import quote, urlsplit
+
+from .catalog import SUBSCRIPTION_SCOPES, Catalog, Endpoint, Part, bearer_challenge
+from .errors import RequestError
+from .model import (
+    Cause,
+    Decision,
+    Diagnosis,
+    MissingScope,
+    OverBroad,
+    Plan,
+    Reason,
+    ScopeUse,
+    Token,
+    TokenFormat,
+    TokenKind,
+    WebhookDecision,
+)
+from .paths import MalformedPath
+
+_VALID_FORMATS = frozenset(TokenFormat)
+_NO_SCOPES_MESSAGE = {
+    TokenKind.PERSONAL_ACCESS_TOKEN: (
+        "this personal access token has no scopes: create a new token with the scopes it needs"
+    ),
+}
+_NO_SCOPES_DEFAULT = (
+    "this token has no scopes: the app must request the scopes it needs and the user must approve them"
+)
+
+
+def _body(title: str, message: str) -> str:
+    return json.dumps({"title": title, "message": message}, separators=(",", ":"))
+
+
+class Engine:
+    """Answers every scope question against one compiled catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        universe = catalog.universe
+        everything = 0
+        for endpoint in catalog.endpoints:
+            everything |= endpoint.mask
+        for event in catalog.events.values():
+            everything |= event.mask | catalog.subscribe_mask
+        # What a legacy token could do, as the fewest scopes that do exactly that.
+        self.legacy_scopes: tuple[str, ...] = tuple(universe.to_names(universe.minimal(everything)))
+        self._unknown_endpoint_challenge = bearer_challenge("insufficient_scope", "Unknown endpoint")
+        self._invalid_token_challenge = bearer_challenge("invalid_token", "Unknown token format")
+
+    # -- tokens ---------------------------------------------------------------------------
+
+    def token_format(self, token: Token) -> TokenFormat | None:
+        """The token's effective format; None when its format value is unknown."""
+        if token.format not in _VALID_FORMATS:
+            return None
+        if token.format != TokenFormat.UNSPECIFIED:
+            return TokenFormat(token.format)
+        cutover = self.catalog.scopes_introduced_at
+        if token.issued_at is not None and cutover is not None and token.issued_at < cutover:
+            return TokenFormat.LEGACY
+        # No proof of legacy: treat as scoped, the form with less access.
+        return TokenFormat.SCOPED
+
+    def migrate(self, token: Token) -> Token:
+        """Refresh a token into the scoped format, keeping exactly the access it had."""
+        fmt = self.token_format(token)
+        if fmt is None:
+            raise RequestError("format", f"unknown token format {token.format}")
+        if fmt == TokenFormat.SCOPED:
+            return Token(token.scopes, TokenFormat.SCOPED, token.issued_at, token.kind)
+        return Token(self.legacy_scopes, TokenFormat.SCOPED, token.issued_at, token.kind)
+
+    # -- Check ----------------------------------------------------------------------------
+
+    def check(self, token: Token, method: str, path: str) -> Decision:
+        """Decide whether `token` may call `method path` (a concrete path or a template)."""
+        catalog = self.catalog
+        try:
+            endpoint = catalog.find_endpoint(method, path)
+        except MalformedPath as exc:
+            return self._deny(Reason.MALFORMED_PATH, f"malformed path: {exc}", None, token, 400,
+                              "", _body("Bad request", f"malformed path: {exc}"))
+        if endpoint is None:
+            message = self._unknown_endpoint_message(method, path)
+            return self._deny(Reason.UNKNOWN_ENDPOINT, message, None, token, 403,
+                              self._unknown_endpoint_challenge, _body("Forbidden", message))
+        fmt = self.token_format(token)
+        if fmt is None:
+            message = f"unknown token format {token.format}"
+            return self._deny(Reason.UNKNOWN_TOKEN_FORMAT, message, endpoint, token, 401,
+                              self._invalid_token_challenge, _body("Unauthorized", message))
+        universe = catalog.universe
+        unknown = tuple(universe.unknown(token.scopes)) if token.scopes else ()
+        if fmt == TokenFormat.LEGACY:
+            return Decision(True, Reason.ALLOWED_LEGACY_TOKEN, "legacy token: full access", endpoint,
+                            (), unknown, fmt, 200, "", "")
+        if not token.scopes:
+            return Decision(False, Reason.NO_SCOPES, _NO_SCOPES_MESSAGE.get(token.kind, _NO_SCOPES_DEFAULT),
+                            endpoint, endpoint.scopes, unknown, fmt, 403, endpoint.www_authenticate,
+                            endpoint.deny_body)
+        missing = endpoint.mask & ~universe.effective(token.scopes)
+        if not missing:
+            return Decision(True, Reason.ALLOWED, "the token grants every required scope", endpoint,
+                            (), unknown, fmt, 200, "", "")
+        names = tuple(universe.iter_names(universe.minimal(missing)))
+        return Decision(False, Reason.INSUFFICIENT_SCOPE, f"missing scope(s): {' '.join(names)}", endpoint,
+                        names, unknown, fmt, 403, endpoint.www_authenticate, endpoint.deny_body)
+
+    def _deny(self, reason: Reason, message: str, endpoint: Endpoint | None, token: Token,
+              status: int, challenge: str, body: str) -> Decision:
+        fmt = self.token_format(token) or TokenFormat.UNSPECIFIED
+        unknown = tuple(self.catalog.universe.unknown(token.scopes))
+        return Decision(False, reason, message, endpoint, (), unknown, fmt, status, challenge, body)
+
+    def _unknown_endpoint_message(self, method: str, path: str) -> str:
+        shown = path if len(path) <= 200 else path[:200] + "..."
+        if method != method.upper():
+            return f"no endpoint {method} {shown} (HTTP methods are case-sensitive)"
+        return f"no endpoint {method} {shown} in catalog {self.catalog.name}"
+
+    # -- webhooks -------------------------------------------------------------------------
+
+    def check_subscription(self, token: Token, events: Sequence[str], subscription_scope: str) -> WebhookDecision:
+        """May `token` create a subscription to `events` at `subscription_scope`?"""
+        if not events:
+            raise RequestError("events", "at least one event is required")
+        if subscription_scope not in SUBSCRIPTION_SCOPES:
+            raise RequestError("subscription_scope", f"must be one of {', '.join(SUBSCRIPTION_SCOPES)}")
+        catalog = self.catalog
+        unknown_events = tuple(e for e in dict.fromkeys(events) if e not in catalog.events)
+        known = [catalog.events[e] for e in events if e in catalog.events]
+        required = catalog.subscribe_mask
+        for event in known:
+            required |= event.mask
+        disallowed = tuple(
+            (e.name, e.subscription_scopes) for e in dict.fromkeys(known) if subscription_scope not in e.subscription_scopes
+        )
+        if unknown_events:
+            return self._webhook_deny(token, required, Reason.UNKNOWN_EVENT,
+                                      f"unknown webhook event(s): {', '.join(unknown_events)}", unknown_events=unknown_events)
+        if disallowed:
+            names = ", ".join(f"{name} (allows {'/'.join(subs)})" for name, subs in disallowed)
+            return self._webhook_deny(token, required, Reason.SUBSCRIPTION_SCOPE_NOT_ALLOWED,
+                                      f"not subscribable at {subscription_scope} scope: {names}; use separate subscriptions",
+                                      disallowed=disallowed)
+        return self._webhook_decide(token, required)
+
+    def check_delivery(self, token: Token, event: str) -> WebhookDecision:
+        """Does the app holding `token` receive `event` payloads?"""
+        if not event:
+            raise RequestError("event", "an event name is required")
+        found = self.catalog.events.get(event)
+        if found is None:
+            return self._webhook_deny(token, 0, Reason.UNKNOWN_EVENT, f"unknown webhook event {event!r}",
+                                      unknown_events=(event,))
+        return self._webhook_decide(token, found.mask)
+
+    def _webhook_decide(self, token: Token, required: int) -> WebhookDecision:
+        universe = self.catalog.universe
+        fmt = self.token_format(token)
+        required_names = tuple(universe.iter_names(required))
+        unknown = tuple(universe.unknown(token.scopes))
+        if fmt is None:
+            return WebhookDecision(False, Reason.UNKNOWN_TOKEN_FORMAT, f"unknown token format {token.format}",
+                                   required_names, (), unknown, TokenFormat.UNSPECIFIED)
+        if fmt == TokenFormat.LEGACY:
+            return WebhookDecision(True, Reason.ALLOWED_LEGACY_TOKEN, "legacy token: full access",
+                                   required_names, (), unknown, fmt)
+        if not token.scopes:
+            return WebhookDecision(False, Reason.NO_SCOPES, _NO_SCOPES_MESSAGE.get(token.kind, _NO_SCOPES_DEFAULT),
+                                   required_names, required_names, unknown, fmt)
+        missing = required & ~universe.effective(token.scopes)
+        if not missing:
+            return WebhookDecision(True, Reason.ALLOWED, "the token grants every required scope",
+                                   required_names, (), unknown, fmt)
+        names = tuple(universe.iter_names(universe.minimal(missing)))
+        return WebhookDecision(False, Reason.INSUFFICIENT_SCOPE, f"missing scope(s): {' '.join(names)}",
+                               required_names, names, unknown, fmt)
+
+    def _webhook_deny(self, token: Token, required: int, reason: Reason, message: str,
+                      unknown_events: tuple[str, ...] = (),
+                      disallowed: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> WebhookDecision:
+        universe = self.catalog.universe
+        return WebhookDecision(False, reason, message, tuple(universe.iter_names(required)), (),
+                               tuple(universe.unknown(token.scopes)),
+                               self.token_format(token) or TokenFormat.UNSPECIFIED, unknown_events, disallowed)
+
+    # -- diagnosis ------------------------------------------------------------------------
+
+    def diagnose(self, requested: Sequence[str], granted: Sequence[str], method: str = "", path: str = "",
+                 event: str = "") -> Diagnosis:
+        """Why does an install get 403 on an endpoint (or miss a webhook event)?
+
+        Each missing scope was either never requested by the app (add it to the app's scope
+        request, then have the user re-authorize) or requested and declined by the user (ask
+        the user to grant it when re-authorizing).
+        """
+        catalog = self.catalog
+        universe = catalog.universe
+        if event:
+            found = catalog.events.get(event)
+            if found is None:
+                raise RequestError("event", f"unknown webhook event {event!r}")
+            target = event
+            required = found.mask | catalog.subscribe_mask
+        else:
+            if not method or not path:
+                raise RequestError("target", "give either an event or both method and path")
+            try:
+                endpoint = catalog.find_endpoint(method, path)
+            except MalformedPath as exc:
+                raise RequestError("path", f"malformed path: {exc}") from None
+            if endpoint is None:
+                raise RequestError("path", self._unknown_endpoint_message(method, path))
+            target = endpoint.key
+            required = endpoint.mask
+        missing_mask = universe.minimal(required & ~universe.effective(granted))
+        requested_grants = universe.effective(requested)
+        missing: list[MissingScope] = []
+        for scope in universe.iter_names(missing_mask):
+            if universe.bit(scope) & requested_grants:
+                missing.append(MissingScope(scope, Cause.DECLINED,
+                                            f"the app requests {scope} but the user did not grant it: "
+                                            "ask the user to approve it when re-authorizing"))
+            else:
+                missing.append(MissingScope(scope, Cause.NOT_REQUESTED,
+                                            f"the app never requested {scope}: add it to the app's scope "
+                                            "request, then have the user re-authorize"))
+        steps = self._diagnosis_steps(missing, event)
+        summary = (
+            f"the granted scopes cover {target}"
+            if not missing
+            else f"{target} needs {' '.join(m.scope for m in missing)}, which the install lacks"
+        )
+        granted_known = universe.mask(granted)
+        extra = tuple(universe.iter_names(granted_known & ~universe.mask(requested)))
+        unknown = tuple(universe.unknown(list(requested) + list(granted)))
+        return Diagnosis(target, tuple(universe.iter_names(required)), tuple(missing), bool(missing),
+                         summary, steps, unknown, extra)
+
+    def _diagnosis_steps(self, missing: Sequence[MissingScope], event: str) -> tuple[str, ...]:
+        if not missing:
+            steps = ["the install already has what it needs: make sure the call uses the re-authorized token "
+                     "(refresh it) and the method and path are the ones intended"]
+            if event:
+                steps.append(f"check that the webhook subscription includes {event} and is active")
+            return tuple(steps)
+        steps = []
+        not_requested = [m.scope for m in missing if m.cause == Cause.NOT_REQUESTED]
+        declined = [m.scope for m in missing if m.cause == Cause.DECLINED]
+        if not_requested:
+            steps.append(f"add {' '.join(not_requested)} to the app's requested scopes")
+        if declined:
+            steps.append(f"ask the user to approve {' '.join(declined)}")
+        steps.append("send the user through the authorize URL again (re-authorization); "
+                     "scopes are never added to an existing install silently")
+        if event:
+            steps.append(f"after re-authorizing, re-create the webhook subscription so it includes {event}")
+        return tuple(steps)
+
+    # -- Plan -----------------------------------------------------------------------------
+
+    def plan(self, features: Sequence[str], existing_scopes: Sequence[str] = (), client_id: str = "",
+             redirect_uri: str = "", state: str = "", code_challenge: str = "") -> Plan:
+        """The fewest scopes an integration must request for `features`, and its authorize URL.
+
+        A feature is a named catalog feature, an endpoint (`METHOD /path`), a webhook event
+        (which also needs the subscription scope) or a scope name.
+        """
+        if not features:
+            raise RequestError("features", "at least one feature is required")
+        catalog = self.catalog
+        universe = catalog.universe
+        notes: list[str] = []
+        needs: list[tuple[str, int, bool]] = []  # (who, mask, optional)
+        for i, item in enumerate(features):
+            named = catalog.features.get(item)
+            parts: Iterable[tuple[Part, bool]]
+            if named is not None:
+                parts = [(p, False) for p in named.requires] + [(p, True) for p in named.optional]
+            else:
+                try:
+                    parts = [(catalog.resolve_part(item), False)]
+                except LookupError as exc:
+                    raise RequestError(f"features[{i}]", f"{exc}; nor a named feature") from None
+            for part, optional in parts:
+                if part.note:
+                    notes.append(part.note)
+                needs.append((item, part.mask, optional))
+        required = 0
+        optional_mask = 0
+        for _, mask, optional in needs:
+            if optional:
+                optional_mask |= mask
+            else:
+                required |= mask
+        scopes_mask = universe.minimal(required)
+        granted_by_required = universe.closure_of(scopes_mask)
+        optional_mask = universe.minimal(optional_mask & ~granted_by_required)
+        uses = []
+        for mask, optional in ((scopes_mask, False), (optional_mask, True)):
+            for scope in universe.iter_names(mask):
+                grants = universe.effective((scope,))
+                who = tuple(dict.fromkeys(name for name, need, opt in needs if need & grants and opt == optional))
+                uses.append(ScopeUse(scope, who, optional))
+        over_broad: list[OverBroad] = []
+        planned = scopes_mask | optional_mask
+        needed_grants = required | optional_mask
+        for scope in dict.fromkeys(existing_scopes):
+            if scope not in universe or universe.bit(scope) & planned:
+                continue
+            covers = universe.effective((scope,)) & needed_grants
+            if covers:
+                narrower = " ".join(universe.iter_names(universe.minimal(covers)))
+                over_broad.append(OverBroad(scope, f"broader than needed: {narrower} suffices"))
+            else:
+                over_broad.append(OverBroad(scope, "no requested feature needs it"))
+        unknown = tuple(universe.unknown(existing_scopes))
+        for name in unknown:
+            pseudo = catalog.pseudo_scopes.get(name)
+            if pseudo is not None:
+                notes.append(pseudo.note())
+        missing = universe.minimal(required & ~universe.effective(existing_scopes)) if existing_scopes else 0
+        scope_names = tuple(universe.iter_names(scopes_mask))
+        url = self.authorize_url(scope_names, client_id, redirect_uri, state, code_challenge)
+        return Plan(scope_names, tuple(universe.iter_names(optional_mask)), tuple(uses), tuple(over_broad),
+                    tuple(universe.iter_names(missing)), unknown, tuple(dict.fromkeys(notes)), url)
+
+    def authorize_url(self, scopes: Sequence[str], client_id: str, redirect_uri: str = "", state: str = "",
+                      code_challenge: str = "") -> str:
+        """The OAuth authorize URL; empty when no client id is given."""
+        if not client_id:
+            if redirect_uri:
+                raise RequestError("client_id", "required when redirect_uri is given")
+            return ""
+        base = self.catalog.authorize_url
+        if not base:
+            raise RequestError("client_id", f"catalog {self.catalog.name} has no oauth.authorize_url")
+        if redirect_uri:
+            parts = urlsplit(redirect_uri)
+            if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+                raise RequestError("redirect_uri", "must be an absolute http(s) URI without a fragment")
+        params = [("client_id", client_id)]
+        if redirect_uri:
+            params.append(("redirect_uri", redirect_uri))
+        params += [("response_type", "code"), ("scope", " ".join(scopes))]
+        if state:
+            params.append(("state", state))
+        if code_challenge:
+            params += [("code_challenge", code_challenge), ("code_challenge_method", "S256")]
+        query = "&".join(f"{k}={quote(v, safe=':' if k == 'scope' else '')}" for k, v in params)
+        return f"{base}?{query}"
+

@@ -22,8 +22,8 @@ DEFAULT_CATALOG = "calendly.yaml"
 _SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _NoAliasLoader(_SafeLoader):  # type: ignore[misc, valid-type]
-    """A safe loader that rejects anchors and aliases."""
+class _NoAliasLoader(yaml.SafeLoader):
+    """A (pure Python) safe loader that rejects aliases; the C loader composes nodes itself."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:  # pragma: no cover - exercised via YAML input
         if self.check_event(yaml.AliasEvent):

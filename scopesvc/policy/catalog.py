@@ -433,20 +433,23 @@ def _endpoints(issues: _Issues, raw: Any, universe: ScopeUniverse, scope_ref: An
         method = issues.string(item, "method", where)
         template = issues.string(item, "path", where)
         where = f"endpoints[{i}] ({method} {template})"
+        valid = True
         if method and not _METHOD.fullmatch(method):
             issues.add(where, f"bad method {method!r}: an upper-case HTTP method token")
-            continue
+            valid = False
         try:
             segments = template_segments(template)
         except MalformedPath as exc:
             issues.add(where, f"bad path template: {exc}")
-            continue
+            valid = False
         names = issues.strings(item, "scopes", where)
         if "scopes" not in item:
             issues.add(where, "'scopes' is required (use [] for an endpoint that needs no scope)")
         known = [name for name in names if scope_ref(name, where)]
         if len(set(names)) != len(names):
             issues.add(where, "a scope is listed twice")
+        if not valid:
+            continue
         key = f"{method} {template}"
         endpoint = Endpoint(
             method=method,

@@ -54,7 +54,8 @@ def _token(args: argparse.Namespace) -> Token:
 
 def _emit(args: argparse.Namespace, message: Message, human: str) -> None:
     if args.json:
-        print(json_format.MessageToJson(message, preserving_proto_field_name=True, indent=2))
+        print(json_format.MessageToJson(message, preserving_proto_field_name=True, indent=2,
+                                     always_print_fields_with_no_presence=True))
     else:
         print(human)
 

@@ -1,0 +1,138 @@
+"""From what a gateway knows about a request to the engine's question, and from the answer back.
+
+Scopes are taken only from places an earlier, trusted step filled in: the payload Envoy's
+`jwt_authn` filter verified and put in dynamic metadata, or a header that an earlier
+authentication layer sets (and strips from client requests). Never from a token read here:
+this module does not decode JWTs, so it cannot trust an unverified one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ..config import ConfigError, ServerConfig
+from ..convert import MAX_SCOPE_LENGTH, MAX_SCOPES, check_strings
+from ..decider import Decider
+from ..policy import RequestError, Token, TokenFormat
+
+SCOPE_SOURCES = ("jwt-metadata", "header")
+# The route setting (Envoy `context_extensions`) that names the endpoint: "METHOD /template" or "/template".
+ENDPOINT_EXTENSION = "scopesvc_endpoint"
+_LEGACY_VALUES = (True, "true", "legacy")
+
+# The answer when the request carries no scopes at all: authenticate first (RFC 6750 section 3).
+UNAUTHENTICATED_STATUS = 401
+UNAUTHENTICATED_CHALLENGE = "Bearer"
+UNAUTHENTICATED_BODY = json.dumps(
+    {"title": "Unauthorized", "message": "this request carries no access token"}, separators=(",", ":")
+)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Where scopes come from and how the answer is labelled; `scopesvc serve --help` documents each."""
+
+    scope_source: str = "jwt-metadata"
+    jwt_metadata_namespace: str = "envoy.filters.http.jwt_authn"
+    jwt_payload_key: str = "jwt_payload"
+    scope_header: str = "x-scopesvc-scopes"
+    legacy_claim: str = ""
+    endpoint_header: str = "x-scopesvc-endpoint"
+
+    def __post_init__(self) -> None:
+        if self.scope_source not in SCOPE_SOURCES:
+            raise ConfigError(f"scope_source: must be one of {', '.join(SCOPE_SOURCES)}, not {self.scope_source!r}")
+        for name in ("jwt_metadata_namespace", "jwt_payload_key", "scope_header", "endpoint_header"):
+            if not getattr(self, name):
+                raise ConfigError(f"{name}: must not be empty")
+        # Header names arrive lower-cased from Envoy and are matched case-insensitively here.
+        object.__setattr__(self, "scope_header", self.scope_header.lower())
+        object.__setattr__(self, "endpoint_header", self.endpoint_header.lower())
+
+    @classmethod
+    def from_server_config(cls, config: ServerConfig) -> GatewayConfig:
+        """The gateway options of `scopesvc serve` (same names)."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the gateway sends: allow (with headers for the upstream) or deny (status, headers, body)."""
+
+    allowed: bool
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: str
+
+
+def _scope_list(value: Any, field: str) -> list[str]:
+    if isinstance(value, str):
+        scopes = value.split()
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        scopes = [scope for item in value for scope in item.split()]
+    else:
+        raise RequestError(field, "must be a space-separated string or a list of strings")
+    check_strings(scopes, field, MAX_SCOPES, MAX_SCOPE_LENGTH)
+    return scopes
+
+
+def token_from_payload(payload: Mapping[str, Any], config: GatewayConfig) -> Token:
+    """A token from a verified JWT payload: `scope` (space-separated) or `scp` (string or list).
+
+    The format is LEGACY when the configured legacy claim says so; otherwise it is left for the
+    engine to decide from `iat` against the catalog's cut-over.
+    """
+    scopes: list[str] = []
+    for claim in ("scope", "scp"):
+        if claim in payload:
+            scopes += _scope_list(payload[claim], f"jwt payload claim {claim!r}")
+    fmt = TokenFormat.UNSPECIFIED
+    if config.legacy_claim and payload.get(config.legacy_claim) in _LEGACY_VALUES:
+        fmt = TokenFormat.LEGACY
+    issued_at = None
+    iat = payload.get("iat")
+    if isinstance(iat, (int, float)) and not isinstance(iat, bool):
+        try:
+            issued_at = dt.datetime.fromtimestamp(iat, dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise RequestError("jwt payload claim 'iat'", "not a valid timestamp") from None
+    return Token(tuple(dict.fromkeys(scopes)), fmt, issued_at)
+
+
+def token_from_header(value: str, config: GatewayConfig) -> Token:
+    """A token from the trusted scope header (space- or comma-separated scopes)."""
+    return Token(tuple(dict.fromkeys(_scope_list(value.replace(",", " "), config.scope_header))))
+
+
+def route_target(method: str, path: str, endpoint: str) -> tuple[str, str]:
+    """The method and path to decide: the request's own, or the route's `scopesvc_endpoint` setting."""
+    if not endpoint:
+        return method, path
+    named_method, _, named_path = endpoint.strip().rpartition(" ")
+    return (named_method.strip() or method), named_path
+
+
+def decide(decider: Decider, token: Token | None, method: str, path: str, config: GatewayConfig, *,
+           rpc: str, subject: str = "") -> Answer:
+    """The gateway's answer; `token` None means the request carries no scopes at all (401).
+
+    The decision is the Decider's (engine, cache, metrics, decision log, dry-run); what is
+    enforced is its `allowed`, and a deny sends the engine's own status, challenge and body.
+    """
+    if token is None:
+        return Answer(False, UNAUTHENTICATED_STATUS,
+                      (("www-authenticate", UNAUTHENTICATED_CHALLENGE), ("content-type", "application/json")),
+                      UNAUTHENTICATED_BODY)
+    outcome = decider.decide(token, method, path, rpc=rpc, subject=subject)
+    decision = outcome.decision
+    if outcome.allowed:
+        endpoint = decision.endpoint_key
+        return Answer(True, 200, ((config.endpoint_header, endpoint),) if endpoint else (), "")
+    headers = [("content-type", "application/json")]
+    if decision.www_authenticate:
+        headers.insert(0, ("www-authenticate", decision.www_authenticate))
+    return Answer(False, decision.http_status, tuple(headers), decision.body)

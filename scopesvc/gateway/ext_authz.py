@@ -1,0 +1,91 @@
+"""Envoy's external authorization API (`envoy.service.auth.v3.Authorization/Check`).
+
+Served on the same gRPC server as `scopesvc.v1`, so Envoy, Istio (`CUSTOM` action with an
+`envoyExtAuthzGrpc` provider) and Envoy Gateway (`SecurityPolicy.extAuth`) call it directly.
+A deny is an answer (`denied_response`); a failure is a gRPC error, so the gateway's own
+`failure_mode_allow` decides what happens then (scopesvc's configs keep it false: fail closed).
+"""
+
+from __future__ import annotations
+
+import grpc
+from envoy.config.core.v3 import base_pb2
+from envoy.service.auth.v3 import attribute_context_pb2
+from envoy.service.auth.v3 import external_auth_pb2 as authz
+from envoy.service.auth.v3 import external_auth_pb2_grpc as authz_grpc
+from envoy.type.v3 import http_status_pb2
+from google.protobuf import json_format
+from google.rpc import code_pb2, status_pb2
+
+from ..policy import RequestError, Token
+from ..decider import Decider
+from ..service import rpc
+from .attributes import (
+    ENDPOINT_EXTENSION,
+    Answer,
+    GatewayConfig,
+    decide,
+    route_target,
+    token_from_header,
+    token_from_payload,
+)
+
+_OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+
+
+def _header(name: str, value: str) -> base_pb2.HeaderValueOption:
+    return base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=name, value=value), append_action=_OVERWRITE)
+
+
+def _response(answer: Answer) -> authz.CheckResponse:
+    headers = [_header(name, value) for name, value in answer.headers]
+    if answer.allowed:
+        return authz.CheckResponse(status=status_pb2.Status(code=code_pb2.OK),
+                                   ok_response=authz.OkHttpResponse(headers=headers))
+    code = code_pb2.UNAUTHENTICATED if answer.status == 401 else code_pb2.PERMISSION_DENIED
+    return authz.CheckResponse(
+        status=status_pb2.Status(code=code),
+        denied_response=authz.DeniedHttpResponse(
+            status=http_status_pb2.HttpStatus(code=answer.status),  # type: ignore[arg-type]
+            headers=headers,
+            body=answer.body,
+        ),
+    )
+
+
+class ExtAuthzService(authz_grpc.AuthorizationServicer):
+    """Decides each request Envoy forwards, through `decider`, from the scopes `config` trusts."""
+
+    def __init__(self, decider: Decider, config: GatewayConfig) -> None:
+        self.decider = decider
+        self.config = config
+
+    def token(self, attributes: attribute_context_pb2.AttributeContext) -> tuple[Token | None, str]:
+        """The request's token from the configured trusted source (None when it carries none), and its subject."""
+        config = self.config
+        if config.scope_source == "header":
+            value = attributes.request.http.headers.get(config.scope_header)
+            return (None if value is None else token_from_header(value, config)), ""
+        namespace = attributes.metadata_context.filter_metadata.get(config.jwt_metadata_namespace)
+        if namespace is None or config.jwt_payload_key not in namespace.fields:
+            return None, ""
+        payload = namespace.fields[config.jwt_payload_key]
+        if payload.WhichOneof("kind") != "struct_value":
+            raise RequestError(f"metadata {config.jwt_metadata_namespace}.{config.jwt_payload_key}",
+                               "is not a JWT payload object")
+        claims = json_format.MessageToDict(payload.struct_value)
+        subject = claims.get("sub")
+        return token_from_payload(claims, config), subject if isinstance(subject, str) else ""
+
+    @rpc
+    def Check(self, request: authz.CheckRequest, context: grpc.aio.ServicerContext) -> authz.CheckResponse:
+        attributes = request.attributes
+        http = attributes.request.http
+        method, path = route_target(http.method, http.path, attributes.context_extensions.get(ENDPOINT_EXTENSION, ""))
+        token, subject = self.token(attributes)
+        return _response(decide(self.decider, token, method, path, self.config, rpc="ext_authz", subject=subject))
+
+
+def add_to_server(service: ExtAuthzService, server: grpc.aio.Server) -> None:
+    """Register `envoy.service.auth.v3.Authorization` on `server`."""
+    authz_grpc.add_AuthorizationServicer_to_server(service, server)

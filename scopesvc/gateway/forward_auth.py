@@ -1,0 +1,145 @@
+"""HTTP forward-auth: the sub-request endpoint for NGINX `auth_request`, Traefik `ForwardAuth` and the like.
+
+The gateway sends the original method and URI in headers and the scopes in a trusted header that
+an earlier authentication layer sets. The original request is taken from `X-Original-Method` and
+`X-Original-URI` (NGINX's convention); without them, from `X-Forwarded-Method` and
+`X-Forwarded-Uri` (Traefik's). When both pairs are present they must name the same request, or the
+answer is 400: a client-supplied header must not be able to change what is decided.
+
+Answers: 200 (allow, with the matched endpoint in a header), 401 (no scopes header at all) or
+403 (any deny, with the engine's `WWW-Authenticate` and JSON body; the body is also sent in the
+`X-Scopesvc-Deny-Body` header, because `auth_request` drops sub-request bodies). `auth_request`
+understands only 2xx, 401 and 403, so every other deny status (400 for a malformed path) is
+answered as 403 here. 400 means the forward-auth request itself is unusable, 500 an engine
+failure: both make the gateway fail closed.
+
+Requests are parsed on the server's own threads; each decision runs on the gRPC server's event
+loop, so the decider (cache, decision log) is only ever used from one thread.
+
+Python's http.server bounds each request line and header line (64 KiB) and the header count (100);
+idle connections are closed after `TIMEOUT` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import threading
+from email.message import Message
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from ..policy import RequestError
+from ..decider import Decider
+from ..policy import Token
+from .attributes import Answer, GatewayConfig, decide, token_from_header
+
+log = logging.getLogger(__name__)
+
+DENY_BODY_HEADER = "x-scopesvc-deny-body"
+TIMEOUT = 10.0
+_FORWARD_AUTH_STATUSES = (200, 401, 403)
+
+
+class BadForwardRequest(ValueError):
+    """The forward-auth request does not say clearly which request to decide."""
+
+
+def original_request(headers: Message) -> tuple[str, str]:
+    """The original (method, URI) from the forward-auth request headers; see the module docstring."""
+    original = (headers.get("x-original-method"), headers.get("x-original-uri"))
+    forwarded = (headers.get("x-forwarded-method"), headers.get("x-forwarded-uri"))
+    chosen = original if original != (None, None) else forwarded
+    method, uri = chosen
+    if not method or not uri:
+        raise BadForwardRequest("send the original request as X-Original-Method and X-Original-URI "
+                                "(or X-Forwarded-Method and X-Forwarded-Uri)")
+    if chosen is original and forwarded != (None, None) and forwarded != original:
+        raise BadForwardRequest("X-Original-* and X-Forwarded-* name different requests")
+    return method, uri
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "ForwardAuthServer"
+    protocol_version = "HTTP/1.1"
+    timeout = TIMEOUT
+    server_version = "scopesvc"
+    sys_version = ""
+
+    def _decide(self) -> None:
+        if self.headers.get("content-length", "0") != "0" or "transfer-encoding" in self.headers:
+            self.close_connection = True  # the body is never read, so this connection cannot be reused
+        try:
+            method, uri = original_request(self.headers)
+            scopes = self.headers.get(self.server.config.scope_header)
+            token = None if scopes is None else token_from_header(scopes, self.server.config)
+            answer = self.server.decide(token, method, uri)
+        except (BadForwardRequest, RequestError) as exc:
+            self._send(HTTPStatus.BAD_REQUEST, (("content-type", "application/json"),),
+                       json.dumps({"title": "Bad request", "message": str(exc)}, separators=(",", ":")))
+            return
+        except Exception:
+            log.exception("internal error in forward-auth")
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, (), "")
+            return
+        self._answer(answer)
+
+    def _answer(self, answer: Answer) -> None:
+        headers = answer.headers
+        if not answer.allowed:
+            headers += ((DENY_BODY_HEADER, answer.body),)
+        status = answer.status if answer.status in _FORWARD_AUTH_STATUSES else HTTPStatus.FORBIDDEN
+        self._send(status, headers, answer.body)
+
+    def _send(self, status: int, headers: tuple[tuple[str, str], ...], body: str) -> None:
+        data = body.encode()
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _decide
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+        log.debug("forward-auth %s: " + format, self.address_string(), *args)
+
+
+class ForwardAuthServer(ThreadingHTTPServer):
+    """The forward-auth endpoint, answering through `decider` on its own threads."""
+
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int, decider: Decider, config: GatewayConfig,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.decider = decider
+        self.config = config
+        self.loop = loop
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__((host, port), _Handler)
+        self._thread = threading.Thread(target=self.serve_forever, name="forward-auth", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def decide(self, token: Token | None, method: str, uri: str) -> Answer:
+        """Decide on the event loop's thread and wait for the answer (bounded by TIMEOUT)."""
+
+        async def on_loop() -> Answer:
+            return decide(self.decider, token, method, uri, self.config, rpc="forward_auth")
+
+        return asyncio.run_coroutine_threadsafe(on_loop(), self.loop).result(TIMEOUT)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop accepting and close the socket (blocks until the serving loop has returned)."""
+        self.shutdown()
+        self.server_close()
+        self._thread.join()

@@ -10,17 +10,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import logging
 import sys
 from collections.abc import Sequence
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from . import catalog_files, convert
+from . import catalog_files, convert, logs
+from . import config as server_config
 from .policy import CatalogError, Engine, RequestError, Token, TokenFormat, TokenKind
 from .policy.catalog import SUBSCRIPTION_SCOPES
-from .server import ServerConfig, run
+from .server import run
 
 EXIT_ALLOW, EXIT_DENY, EXIT_USAGE = 0, 1, 2
 
@@ -179,8 +179,11 @@ def cmd_catalog_show(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config = ServerConfig(host=args.host, port=args.port, catalog=args.catalog, grace=args.grace)
+    try:
+        config = server_config.resolve(args)
+    except server_config.ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    logs.configure(config.log_level, config.log_format)
     asyncio.run(run(config))
     return EXIT_ALLOW
 
@@ -205,12 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="exit codes: 0 allowed/ok, 1 denied, 2 usage or input error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the gRPC server")
-    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 for all)")
-    serve.add_argument("--port", type=int, default=50051, help="gRPC port (default 50051; 0 picks a free one)")
-    serve.add_argument("--grace", type=float, default=10.0, help="seconds in-flight RPCs get on shutdown")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    _add_catalog(serve)
+    serve = commands.add_parser(
+        "serve", help="run the gRPC server",
+        description="Run the gRPC server. Every option is also an environment variable (shown) and a key of "
+                    "the --config YAML file; flags win over the environment, which wins over the file. "
+                    "SIGTERM/SIGINT drain and stop; SIGHUP reloads the catalog.")
+    server_config.add_arguments(serve)
     serve.set_defaults(func=cmd_serve)
 
     json_flag = argparse.ArgumentParser(add_help=False)

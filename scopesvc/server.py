@@ -1,7 +1,8 @@
-"""Assembling and running the gRPC server: scopesvc.v1, health and reflection.
+"""Assembling and running the gRPC server: scopesvc.v1, health, reflection, metrics and reload.
 
-The health service reports SERVING once a catalog is loaded; on SIGTERM or SIGINT it reports
-NOT_SERVING first, then the server stops accepting and gives in-flight RPCs `grace` seconds.
+Life cycle: the health service reports SERVING once the server listens with a catalog loaded
+(readiness); on SIGTERM or SIGINT it reports NOT_SERVING first, then the server stops
+accepting and gives in-flight RPCs `grace` seconds. SIGHUP reloads the catalog file.
 """
 
 from __future__ import annotations
@@ -9,50 +10,104 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass
+import time
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from . import catalog_files
+from .cache import DecisionCache
+from .config import ConfigError, ServerConfig
+from .decider import Decider, EngineRef
+from .decision_log import DecisionLog
+from .gateway import ExtAuthzService, ForwardAuthServer, GatewayConfig
+from .gateway.ext_authz import add_to_server as add_ext_authz
+from .metrics import Metrics
 from .policy import Engine
-from .service import EngineRef, ScopeService
+from .reload import CatalogReloader
+from .service import ScopeService
 from .v1 import scopesvc_pb2 as pb
 from .v1 import scopesvc_pb2_grpc as pb_grpc
+
+__all__ = ["Server", "ServerConfig", "run"]
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ScopeService"].full_name
 
 
-@dataclass
-class ServerConfig:
-    """How to run the server; `scopesvc serve --help` documents each field."""
+def _read(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror or exc}") from None
 
-    host: str = "127.0.0.1"
-    port: int = 50051
-    catalog: str = ""
-    grace: float = 10.0
+
+def server_credentials(config: ServerConfig) -> grpc.ServerCredentials:
+    """TLS credentials from the mounted PEM files; with a client CA, client certificates are required."""
+    key = _read(config.tls_key, "tls_key")
+    cert = _read(config.tls_cert, "tls_cert")
+    client_ca = _read(config.tls_client_ca, "tls_client_ca") if config.tls_client_ca else None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
+                                       require_client_auth=client_ca is not None)
+
+
+def _tcp_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
 class Server:
-    """A running scopesvc gRPC server."""
+    """A scopesvc gRPC server: its engine reference, decider, metrics and listeners."""
 
-    def __init__(self, config: ServerConfig, engine: Engine) -> None:
+    def __init__(self, config: ServerConfig, engine: Engine, load_seconds: float = 0.0) -> None:
+        config.validate()
         self.config = config
         self.ref = EngineRef(engine)
+        self.metrics = Metrics()
+        self.metrics.set_catalog(engine.catalog, load_seconds)
+        self.cache = DecisionCache(config.cache_size, config.cache_ttl)
+        self.metrics.cache_entries.set_function(lambda: len(self.cache))
+        self.decision_log = (
+            DecisionLog(config.decision_log, config.decision_log_sample, config.decision_log_max_bytes,
+                        config.decision_log_hash_key, on_drop=self.metrics.decision_log_dropped.inc)
+            if config.decision_log else None
+        )
+        self.decider = Decider(self.ref, self.cache, self.metrics, self.decision_log, config.dry_run)
+        self.reloader = (
+            CatalogReloader(config.catalog, self.ref, self.metrics, config.reload_interval,
+                            on_swap=lambda _engine: self.cache.clear())
+            if config.catalog else None
+        )
         self.health = health.aio.HealthServicer()
-        self.grpc = grpc.aio.server()
-        pb_grpc.add_ScopeServiceServicer_to_server(ScopeService(self.ref), self.grpc)
+        self.grpc = grpc.aio.server(
+            interceptors=[self.metrics.interceptor()],
+            options=[("grpc.max_receive_message_length", config.max_message_bytes),
+                     ("grpc.max_send_message_length", config.max_message_bytes)],
+            maximum_concurrent_rpcs=config.max_concurrent_rpcs or None,
+        )
+        pb_grpc.add_ScopeServiceServicer_to_server(ScopeService(self.decider), self.grpc)
+        self.gateway = GatewayConfig.from_server_config(config)
+        add_ext_authz(ExtAuthzService(self.decider, self.gateway), self.grpc)
+        self.forward_auth: ForwardAuthServer | None = None
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
             self.grpc,
         )
-        self.port = self.grpc.add_insecure_port(f"{config.host}:{config.port}")
-        if self.port == 0:
-            raise OSError(f"cannot listen on {config.host}:{config.port}")
+        self.port = 0
+        if config.host:
+            address = _tcp_address(config.host, config.port)
+            if config.tls_cert:
+                self.port = self.grpc.add_secure_port(address, server_credentials(config))
+            else:
+                self.port = self.grpc.add_insecure_port(address)
+            if self.port == 0:
+                raise OSError(f"cannot listen on {address}")
+        if config.uds and self.grpc.add_insecure_port(f"unix:{config.uds}") == 0:
+            raise OSError(f"cannot listen on unix socket {config.uds}")
+        self.metrics_port = 0
 
     async def set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -61,24 +116,65 @@ class Server:
 
     async def start(self) -> None:
         await self.grpc.start()
+        if self.config.metrics_port:
+            self.metrics_port = self.metrics.serve_http(self.config.metrics_host, self.config.metrics_port)
+        if self.config.forward_auth_port:
+            self.forward_auth = ForwardAuthServer(self.config.forward_auth_host, self.config.forward_auth_port,
+                                                  self.decider, self.gateway, asyncio.get_running_loop())
+            self.forward_auth.start()
+        if self.reloader is not None:
+            self.reloader.start()
         await self.set_serving(True)
-        log.info("serving catalog %s (%s) on %s:%d", self.ref.engine.catalog.name,
-                 self.ref.engine.catalog.revision, self.config.host, self.port)
+        catalog = self.ref.engine.catalog
+        listeners = [f"{'tls' if self.config.tls_cert else 'tcp'} {_tcp_address(self.config.host, self.port)}"
+                     ] if self.config.host else []
+        listeners += [f"unix {self.config.uds}"] if self.config.uds else []
+        if self.forward_auth is not None:
+            listeners.append(f"forward-auth http://{_tcp_address(self.config.forward_auth_host, self.forward_auth.port)}")
+        if self.metrics_port:
+            listeners.append(f"metrics http://{_tcp_address(self.config.metrics_host, self.metrics_port)}/metrics")
+        log.info("serving catalog %s (%s) on %s%s", catalog.name, catalog.revision, ", ".join(listeners),
+                 " in DRY-RUN mode: every request is allowed" if self.config.dry_run else "")
+
+    async def reload(self, cause: str) -> bool:
+        """Reload the catalog file now (SIGHUP); True when a new catalog is serving."""
+        if self.reloader is None:
+            log.info("catalog reload (%s): serving the embedded catalog, nothing to reload", cause)
+            return False
+        return await self.reloader.reload(cause)
 
     async def stop(self) -> None:
-        await self.set_serving(False)
+        """NOT_SERVING first, then stop accepting and drain in-flight RPCs for up to `grace` seconds."""
+        await self.health.enter_graceful_shutdown()
         await self.grpc.stop(self.config.grace)
+        if self.forward_auth is not None:
+            await asyncio.to_thread(self.forward_auth.stop)
+        if self.reloader is not None:
+            await self.reloader.stop()
+        self.metrics.stop_http()
+        if self.decision_log is not None:
+            self.decision_log.close()
 
 
 async def run(config: ServerConfig) -> None:
-    """Serve until SIGTERM or SIGINT, then stop gracefully."""
+    """Serve until SIGTERM or SIGINT, then stop gracefully; reload the catalog on SIGHUP."""
+    start = time.perf_counter()
     engine = Engine(catalog_files.load(config.catalog))
-    server = Server(config, engine)
+    server = Server(config, engine, time.perf_counter() - start)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def on_sighup() -> None:
+        task = loop.create_task(server.reload("SIGHUP"))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     await stop.wait()
-    log.info("stopping: draining in-flight RPCs for up to %.1fs", config.grace)
+    log.info("stopping: NOT_SERVING, draining in-flight RPCs for up to %.1fs", config.grace)
     await server.stop()
+    log.info("stopped")

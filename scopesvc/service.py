@@ -18,22 +18,14 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from . import convert
-from .policy import Engine, RequestError
+from .decider import Decider, EngineRef
+from .policy import RequestError
 from .v1 import scopesvc_pb2 as pb
 from .v1 import scopesvc_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
-
-
-class EngineRef:
-    """The engine currently serving. A reload replaces it whole (one attribute store is atomic)."""
-
-    __slots__ = ("engine",)
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
 
 
 def invalid_argument_status(error: RequestError) -> grpc.Status:
@@ -67,27 +59,24 @@ def rpc(method: Callable[[Any, Any, grpc.aio.ServicerContext], R]) -> Callable[[
 
 
 class ScopeService(pb_grpc.ScopeServiceServicer):
-    """Answers scopesvc.v1 RPCs from the engine in `ref`."""
+    """Answers scopesvc.v1 RPCs: Check and CheckBatch through `decider`, the rest from its engine."""
 
-    def __init__(self, ref: EngineRef) -> None:
-        self.ref = ref
+    def __init__(self, decider: Decider) -> None:
+        self.decider = decider
+        self.ref: EngineRef = decider.ref
 
     @rpc
     def Check(self, request: pb.CheckRequest, context: grpc.aio.ServicerContext) -> pb.CheckResponse:
-        engine = self.ref.engine
         token, method, path = convert.check_args(request)
-        return convert.check_response(engine.check(token, method, path), engine.catalog.revision)
+        return self.decider.decide(token, method, path, rpc="Check").response()
 
     @rpc
     def CheckBatch(self, request: pb.CheckBatchRequest, context: grpc.aio.ServicerContext) -> pb.CheckBatchResponse:
-        engine = self.ref.engine
         if len(request.checks) > convert.MAX_BATCH:
             raise RequestError("checks", f"at most {convert.MAX_BATCH} checks, got {len(request.checks)}")
         args = [convert.check_args(check, f"checks[{i}].") for i, check in enumerate(request.checks)]
-        revision = engine.catalog.revision
-        return pb.CheckBatchResponse(
-            results=[convert.check_response(engine.check(*a), revision) for a in args]
-        )
+        outcomes = self.decider.decide_many(args, rpc="CheckBatch")
+        return pb.CheckBatchResponse(results=[outcome.response() for outcome in outcomes])
 
     @rpc
     def Plan(self, request: pb.PlanRequest, context: grpc.aio.ServicerContext) -> pb.PlanResponse:

@@ -1,0 +1,204 @@
+"""`scopesvc serve` configuration: one dataclass, read from flags, environment and a YAML file.
+
+Each `ServerConfig` field is one option. Its flag is `--field-name`, its environment variable
+`SCOPESVC_FIELD_NAME`, its config-file key `field_name` (or `field-name`). Precedence: flags >
+environment > config file > defaults. To add an option, add a field with `help` metadata (and
+`choices` when it has a fixed set of values); flag, variable, file key and `--help` follow.
+A field's `serve` metadata overrides its default for `scopesvc serve` only (the dataclass
+default is what an embedding program gets, e.g. no metrics listener).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "SCOPESVC_"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """An option has a bad value; the message names the option and where it came from."""
+
+
+def _opt(default: Any, help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class ServerConfig:
+    """How to run the server; `scopesvc serve --help` documents each field."""
+
+    host: str = _opt("127.0.0.1", "gRPC TCP bind address (0.0.0.0 or :: for all; empty: no TCP listener)")
+    port: int = _opt(50051, "gRPC TCP port (0 picks a free one)")
+    uds: str = _opt("", "also listen on this Unix domain socket path (plaintext; protect it with file permissions)")
+    catalog: str = _opt("", "catalog file (YAML or JSON); default: the embedded Calendly API v2 catalog")
+    reload_interval: float = _opt(
+        2.0, "seconds between checks of the catalog file for changes (0: only on SIGHUP)")
+    metrics_host: str = _opt("127.0.0.1", "Prometheus metrics HTTP bind address")
+    metrics_port: int = _opt(0, "Prometheus metrics HTTP port (0 disables)", serve=9464)
+    tls_cert: str = _opt("", "PEM server certificate chain for gRPC over TCP (enables TLS; needs --tls-key)")
+    tls_key: str = _opt("", "PEM private key of --tls-cert")
+    tls_client_ca: str = _opt("", "PEM CA bundle; clients must present a certificate it signed (mutual TLS)")
+    cache_size: int = _opt(10000, "decisions kept in the cache (0 disables caching)")
+    cache_ttl: float = _opt(60.0, "seconds a cached decision lives")
+    decision_log: str = _opt("", "write a JSON line per decision to this file, or '-' for stdout (empty: off)")
+    decision_log_sample: float = _opt(1.0, "fraction of allowed decisions logged, 0..1 (denials are always logged)")
+    decision_log_max_bytes: int = _opt(
+        100 * 1024 * 1024, "rotate the decision log file at this size, keeping one previous file")
+    decision_log_hash_key: str = _opt(
+        "", "key for the hashes that stand in for identities in the decision log (set it to make them unguessable)")
+    dry_run: bool = _opt(False, "decide, log and measure as usual, but allow every request (shadow mode)")
+    forward_auth_host: str = _opt("127.0.0.1", "HTTP forward-auth bind address (NGINX auth_request, Traefik ForwardAuth)")
+    forward_auth_port: int = _opt(0, "HTTP forward-auth port (0 disables)")
+    scope_source: str = _opt("jwt-metadata", "where Envoy ext_authz takes the token's scopes from: the jwt_authn "
+                             "payload in metadata, or the trusted --scope-header", choices=("jwt-metadata", "header"))
+    jwt_metadata_namespace: str = _opt("envoy.filters.http.jwt_authn",
+                                       "metadata namespace of the verified JWT payload (ext_authz)")
+    jwt_payload_key: str = _opt("jwt_payload", "key of the payload in that namespace (jwt_authn payload_in_metadata)")
+    scope_header: str = _opt("x-scopesvc-scopes", "trusted request header with the token's scopes, set by an earlier "
+                             "authentication layer (forward-auth always; ext_authz with --scope-source header)")
+    legacy_claim: str = _opt("", "JWT claim that marks a legacy token when true (else the token's iat decides)")
+    endpoint_header: str = _opt("x-scopesvc-endpoint", "header naming the matched endpoint, added to allowed requests")
+    max_concurrent_rpcs: int = _opt(0, "RPCs served at once; more get RESOURCE_EXHAUSTED (0: no limit)")
+    max_message_bytes: int = _opt(4 * 1024 * 1024, "largest gRPC message received or sent")
+    grace: float = _opt(10.0, "seconds in-flight RPCs get to finish on SIGTERM/SIGINT")
+    log_level: str = _opt("info", "log level", choices=("debug", "info", "warning", "error"))
+    log_format: str = _opt("text", "log line format", choices=("text", "json"))
+
+    def validate(self) -> None:
+        """Raise `ConfigError` for values that cannot work together."""
+        if not self.host and not self.uds:
+            raise ConfigError("host: give a TCP --host or a --uds socket (or both)")
+        for name in ("port", "metrics_port", "forward_auth_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise ConfigError(f"{name}: must be 0..65535, not {getattr(self, name)}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("tls_cert: --tls-cert and --tls-key go together")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ConfigError("tls_client_ca: mutual TLS needs --tls-cert and --tls-key too")
+        if self.tls_cert and not self.host:
+            raise ConfigError("tls_cert: TLS applies to the TCP listener; give --host")
+        non_negative = ("cache_size", "max_concurrent_rpcs", "grace", "reload_interval", "cache_ttl")
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: must not be negative, not {getattr(self, name)}")
+        if self.cache_size and self.cache_ttl <= 0:
+            raise ConfigError("cache_ttl: must be positive while the cache is on")
+        if not 0.0 <= self.decision_log_sample <= 1.0:
+            raise ConfigError(f"decision_log_sample: must be between 0 and 1, not {self.decision_log_sample}")
+        if self.decision_log_max_bytes < 1024:
+            raise ConfigError("decision_log_max_bytes: must be at least 1024")
+        if self.max_message_bytes < 1024:
+            raise ConfigError("max_message_bytes: must be at least 1024")
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(ServerConfig)}
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _kind(f: dataclasses.Field) -> type:
+    return {"str": str, "int": int, "float": float, "bool": bool}[str(f.type)]
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.metadata.get("serve", f.default)
+
+
+def _convert(f: dataclasses.Field, value: Any, where: str) -> Any:
+    """`value` (a string from the environment, or a YAML value) as the field's type."""
+    kind = _kind(f)
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                result: Any = value
+            elif isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+                result = value.strip().lower() in _TRUE
+            else:
+                raise ValueError("expected true or false")
+        elif kind is str:
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError("expected a string")
+            result = str(value)
+        elif isinstance(value, bool):
+            raise ValueError(f"expected {kind.__name__}")
+        else:
+            result = kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: bad value {value!r}: {exc}") from None
+    choices = f.metadata.get("choices")
+    if choices and result not in choices:
+        raise ConfigError(f"{where}: must be one of {', '.join(choices)}, not {result!r}")
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add `--config` and one flag per field; unset flags stay absent so lower layers show through."""
+    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                        help=f"YAML file of options (keys as the flags, without '--'); env {ENV_PREFIX}CONFIG")
+    for name, f in FIELDS.items():
+        default = _default(f)
+        shown = repr(default) if isinstance(default, str) else default
+        help_text = f"{f.metadata['help']} (default {shown}; env {env_name(name)})"
+        kind = _kind(f)
+        if kind is bool:
+            parser.add_argument(flag_name(name), action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=help_text)
+            continue
+        parser.add_argument(flag_name(name), type=kind, default=argparse.SUPPRESS,
+                            choices=f.metadata.get("choices"), help=help_text,
+                            metavar=name.upper() if not f.metadata.get("choices") else None)
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as exc:
+        raise ConfigError(f"config {path}: cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path}: YAML error: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config {path}: must be a mapping of option: value")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name not in FIELDS:
+            raise ConfigError(f"config {path}: unknown option {key!r}")
+        values[name] = _convert(FIELDS[name], value, f"config {path}: {key}")
+    return values
+
+
+def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServerConfig:
+    """Merge defaults < config file < environment < flags into a validated `ServerConfig`."""
+    environ = os.environ if environ is None else environ
+    values = {name: _default(f) for name, f in FIELDS.items()}
+    config_file = getattr(args, "config", None) or environ.get(ENV_PREFIX + "CONFIG", "")
+    if config_file:
+        values.update(_read_file(config_file))
+    for name, f in FIELDS.items():
+        raw = environ.get(env_name(name))
+        if raw is not None:
+            values[name] = _convert(f, raw, env_name(name))
+    for name in FIELDS:
+        if hasattr(args, name):
+            values[name] = getattr(args, name)
+    config = ServerConfig(**values)
+    config.validate()
+    return config

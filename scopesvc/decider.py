@@ -1,0 +1,111 @@
+"""The one place a Check decision is made for every front end: scopesvc.v1 Check and CheckBatch,
+and the gateway adapters (Envoy ext_authz, HTTP forward-auth).
+
+`Decider.decide()` wraps the current engine with the decision cache, metrics, the decision log
+and dry-run mode, so all front ends cache, count, log and shadow alike. Front ends convert
+their request into (Token, method, path), call `decide()` or `decide_many()` (one engine for
+the whole batch, so a reload cannot mix two catalogs in one answer), and enforce
+`Outcome.allowed` — never `Outcome.decision.allowed`, which is the policy's verdict before
+dry-run. The deny answer (status, WWW-Authenticate, body) comes from `Outcome.decision`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from . import convert
+from .cache import DecisionCache, decision_key
+from .decision_log import DecisionLog
+from .metrics import Metrics
+from .policy import Decision, Engine, Token
+from .v1 import scopesvc_pb2 as pb
+
+
+class EngineRef:
+    """The engine currently serving. A reload replaces it whole (one attribute store is atomic)."""
+
+    __slots__ = ("engine",)
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One decision as served."""
+
+    decision: Decision  # the policy's verdict and deny answer
+    revision: str  # the catalog revision it was made with
+    allowed: bool  # what to enforce: the verdict, or True in dry-run mode
+    dry_run: bool  # True when dry-run mode allowed a request the policy denies
+    cached: bool
+
+    def response(self) -> pb.CheckResponse:
+        """The scopesvc.v1 CheckResponse; in dry-run, allowed with the policy's reason kept."""
+        response = convert.check_response(self.decision, self.revision)
+        if self.dry_run:
+            response.allowed = True
+            response.dry_run = True
+            response.ClearField("deny")
+        return response
+
+
+class Decider:
+    """Engine + cache + metrics + decision log + dry-run, shared by every front end."""
+
+    def __init__(self, ref: EngineRef, cache: DecisionCache, metrics: Metrics,
+                 log: DecisionLog | None = None, dry_run: bool = False) -> None:
+        self.ref = ref
+        self.cache = cache
+        self.metrics = metrics
+        self.log = log
+        self.dry_run = dry_run
+
+    def decide(self, token: Token, method: str, path: str, *, rpc: str, subject: str = "",
+               attributes: Mapping[str, str] | None = None) -> Outcome:
+        """Decide one request. `rpc` names the front end (a fixed string: it is a metric label).
+
+        `subject` (e.g. a JWT `sub`) appears in the decision log only as a keyed hash;
+        `attributes` (e.g. a request id) are logged as given, minus secret headers.
+        Raises what the engine raises (nothing is cached then); the caller maps it to an error.
+        """
+        return self._decide(self.ref.engine, token, method, path, rpc, subject, attributes)
+
+    def decide_many(self, checks: Sequence[tuple[Token, str, str]], *, rpc: str) -> list[Outcome]:
+        """Decide several (token, method, path) requests against one catalog."""
+        engine = self.ref.engine
+        return [self._decide(engine, token, method, path, rpc, "", None) for token, method, path in checks]
+
+    def _decide(self, engine: Engine, token: Token, method: str, path: str, rpc: str, subject: str,
+                attributes: Mapping[str, str] | None) -> Outcome:
+        start = time.perf_counter()
+        revision = engine.catalog.revision
+        decision: Decision | None = None
+        cached = False
+        if self.cache.enabled:
+            key = decision_key(engine, token, method, path)
+            decision = self.cache.get(key)
+            cached = decision is not None
+            if cached:
+                self.metrics.cache_hits.inc()
+            else:
+                self.metrics.cache_misses.inc()
+                decision = engine.check(token, method, path)
+                self.cache.put(key, decision)
+        else:
+            decision = engine.check(token, method, path)
+        assert decision is not None
+        shadowed = self.dry_run and not decision.allowed
+        seconds = time.perf_counter() - start
+        metrics = self.metrics
+        metrics.decision_seconds.labels(rpc).observe(seconds)
+        metrics.decisions.labels(rpc, "allow" if decision.allowed else "deny", decision.reason.name).inc()
+        if shadowed:
+            metrics.dry_run_allowed.labels(rpc).inc()
+        if self.log is not None and self.log.wanted(decision.allowed):
+            self.log.write(rpc=rpc, decision=decision, scopes=token.scopes, method=method, path=path,
+                           revision=revision, dry_run=shadowed, cached=cached, seconds=seconds,
+                           subject=subject, attributes=attributes)
+        return Outcome(decision, revision, decision.allowed or self.dry_run, shadowed, cached)

@@ -47,6 +47,8 @@ def parse_document(text: bytes, source: str) -> Any:
             raise CatalogError(source, [f"JSON syntax error at line {exc.lineno} column {exc.colno}: {exc.msg}"]) from None
         except RecursionError:
             raise CatalogError(source, ["JSON nested too deeply"]) from None
+        except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+            raise CatalogError(source, [f"JSON value error: {exc}"]) from None
     if "&" in decoded or "*" in decoded:
         # Only pay for the alias-checking loader when the text could hold an anchor or alias.
         loader: type = _NoAliasLoader
@@ -58,6 +60,8 @@ def parse_document(text: bytes, source: str) -> Any:
         raise CatalogError(source, [f"YAML error: {exc}"]) from None
     except RecursionError:
         raise CatalogError(source, ["YAML nested too deeply"]) from None
+    except ValueError as exc:  # an impossible timestamp (2026-13-45) or an integer beyond the digit limit
+        raise CatalogError(source, [f"YAML value error: {exc}"]) from None
 
 
 def load_bytes(text: bytes, source: str) -> Catalog:

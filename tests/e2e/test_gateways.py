@@ -39,12 +39,13 @@ class Gateway:
         return send(self.port, method, path, headers | extra, body=b"{}" if method in ("POST", "PUT", "PATCH") else None)
 
 
-@pytest.fixture(params=["envoy", "nginx"])
+@pytest.fixture(params=["envoy", "nginx", "traefik"])
 def gateway(request: pytest.FixtureRequest, stack: Stack, keys: Keys) -> Gateway:
+    port = stack.ports[request.param]
     if request.param == "envoy":
-        return Gateway("envoy", stack.envoy_port, lambda scopes: {"authorization": f"Bearer {keys.mint(scope=scopes)}"})
-    # In production the authentication layer in front of NGINX sets this header; here the test does.
-    return Gateway("nginx", stack.nginx_port, lambda scopes: {"x-scopesvc-scopes": scopes})
+        return Gateway("envoy", port, lambda scopes: {"authorization": f"Bearer {keys.mint(scope=scopes)}"})
+    # In production the authentication layer in front of NGINX or Traefik sets this header; here the test does.
+    return Gateway(request.param, port, lambda scopes: {"x-scopesvc-scopes": scopes})
 
 
 def assert_denied_like_engine(reply: Reply, engine: Engine, scopes: str, method: str, path: str) -> None:
@@ -109,51 +110,59 @@ def test_tricky_paths_never_reach_the_upstream(gateway: Gateway, upstream: Upstr
 # -- Envoy only: verified JWTs ----------------------------------------------------------------
 
 
+SCOPES_HEADER = {"x-scopesvc-scopes": "users:read"}
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
 def test_envoy_es256_and_scp_list_tokens(stack: Stack, keys: Keys) -> None:
-    es256 = send(stack.envoy_port, "GET", "/users/me", bearer(keys.mint(alg="ES256", scope="users:read")))
+    es256 = send(stack.ports["envoy"], "GET", "/users/me", bearer(keys.mint(alg="ES256", scope="users:read")))
     assert es256.reached_upstream
-    scp = send(stack.envoy_port, "GET", "/users/me", bearer(keys.mint(scp=["users:read", "event_types:read"])))
+    scp = send(stack.ports["envoy"], "GET", "/users/me", bearer(keys.mint(scp=["users:read", "event_types:read"])))
     assert scp.reached_upstream
 
 
 def test_envoy_legacy_token_keeps_full_access(stack: Stack, keys: Keys, engine: Engine) -> None:
     legacy = bearer(keys.mint(issued=LEGACY_TIME))
-    assert send(stack.envoy_port, "DELETE", "/webhook_subscriptions/AB12", legacy).reached_upstream
-    assert send(stack.envoy_port, "GET", "/scheduled_events/AB12/invitees", legacy).reached_upstream
-    scoped_without_scopes = send(stack.envoy_port, "GET", "/users/me", bearer(keys.mint()))
+    assert send(stack.ports["envoy"], "DELETE", "/webhook_subscriptions/AB12", legacy).reached_upstream
+    assert send(stack.ports["envoy"], "GET", "/scheduled_events/AB12/invitees", legacy).reached_upstream
+    scoped_without_scopes = send(stack.ports["envoy"], "GET", "/users/me", bearer(keys.mint()))
     assert scoped_without_scopes.status == 403
     assert scoped_without_scopes.body.decode() == engine.check(Token(()), "GET", "/users/me").body
 
 
 def test_envoy_never_trusts_an_unverified_token_or_header(stack: Stack, keys: Keys, upstream: Upstream) -> None:
     before = len(upstream.seen)
-    forged = send(stack.envoy_port, "GET", "/users/me", bearer(keys.mint(signer=keys.stranger, scope="users:read")))
+    forged = send(stack.ports["envoy"], "GET", "/users/me", bearer(keys.mint(signer=keys.stranger, scope="users:read")))
     assert forged.status == 401  # jwt_authn rejects the signature
-    header_only = send(stack.envoy_port, "GET", "/users/me", {"x-scopesvc-scopes": "users:read"})
+    header_only = send(stack.ports["envoy"], "GET", "/users/me", {"x-scopesvc-scopes": "users:read"})
     assert header_only.status == 401  # with jwt-metadata as the source, a scopes header counts for nothing
     assert len(upstream.seen) == before
 
 
 def test_envoy_route_names_its_endpoint(stack: Stack, keys: Keys) -> None:
-    reply = send(stack.envoy_port, "GET", "/profile", bearer(keys.mint(scope="users:read")))
+    reply = send(stack.ports["envoy"], "GET", "/profile", bearer(keys.mint(scope="users:read")))
     assert reply.reached_upstream
     assert reply.json() | {"method": "GET"} == {"upstream": "reached", "method": "GET", "path": "/users/me",
                                                 "endpoint": "GET /users/me"}
-    denied = send(stack.envoy_port, "GET", "/profile", bearer(keys.mint(scope="event_types:read")))
+    denied = send(stack.ports["envoy"], "GET", "/profile", bearer(keys.mint(scope="event_types:read")))
     assert denied.status == 403
 
 
-# -- NGINX only ---------------------------------------------------------------------------------
+# -- forward-auth gateways ------------------------------------------------------------------------
 
 
-def test_nginx_ignores_a_client_x_forwarded_uri(stack: Stack) -> None:
-    reply = send(stack.nginx_port, "GET", "/scheduled_events/AB12",
-                 {"x-scopesvc-scopes": "users:read", "x-forwarded-method": "GET", "x-forwarded-uri": "/users/me"})
+@pytest.mark.parametrize("name", ["nginx", "traefik"])
+def test_client_headers_cannot_rename_the_request(stack: Stack, upstream: Upstream, name: str) -> None:
+    before = len(upstream.seen)
+    forged = {"x-scopesvc-scopes": "users:read", "x-original-method": "GET", "x-original-uri": "/users/me",
+              "x-forwarded-method": "GET", "x-forwarded-uri": "/users/me"}
+    reply = send(stack.ports[name], "GET", "/scheduled_events/AB12", forged)
     assert reply.status == 403
+    assert 'scope="scheduled_events:read"' in reply.headers["www-authenticate"]
+    assert len(upstream.seen) == before
 
 
 # -- scopesvc down -------------------------------------------------------------------------------
@@ -162,16 +171,16 @@ def test_nginx_ignores_a_client_x_forwarded_uri(stack: Stack) -> None:
 def test_gateways_fail_closed_when_scopesvc_is_down(tmp_path: Path, upstream: Upstream, keys: Keys) -> None:
     stack = start_stack(tmp_path, upstream, keys)
     try:
-        token = bearer(keys.mint(scope="users:read"))
-        scopes = {"x-scopesvc-scopes": "users:read"}
-        assert send(stack.envoy_port, "GET", "/users/me", token).reached_upstream
-        assert send(stack.nginx_port, "GET", "/users/me", scopes).reached_upstream
+        auth = {"envoy": bearer(keys.mint(scope="users:read"))}
+        for name in stack.ports:
+            assert send(stack.ports[name], "GET", "/users/me", auth.get(name, SCOPES_HEADER)).reached_upstream
         stack.scopesvc.process.stop()
         before = len(upstream.seen)
-        envoy = send(stack.envoy_port, "GET", "/users/me", token)
-        nginx = send(stack.nginx_port, "GET", "/users/me", scopes)
-        assert envoy.status == 503, envoy  # status_on_error; failure_mode_allow is false
-        assert nginx.status == 500, nginx  # auth_request: the sub-request failed
+        answers = {name: send(port, "GET", "/users/me", auth.get(name, SCOPES_HEADER)).status
+                   for name, port in stack.ports.items()}
+        # Envoy: status_on_error (failure_mode_allow is false); NGINX: the auth sub-request failed;
+        # Traefik: the ForwardAuth call failed.
+        assert answers == {"envoy": 503, "nginx": 500, "traefik": 500}
         assert len(upstream.seen) == before
     finally:
         stack.stop()

@@ -81,19 +81,13 @@ class Metrics:
         return _GrpcMetricsInterceptor(self)
 
 
-def _rpc_type(handler: grpc.RpcMethodHandler) -> str:
-    if handler.request_streaming and handler.response_streaming:
-        return "bidi_stream"
-    if handler.request_streaming:
-        return "client_stream"
-    if handler.response_streaming:
-        return "server_stream"
-    return "unary"
-
-
 class _GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):
-    """grpc_server_started/handled/handling_seconds for every registered method (unknown methods
-    are left to gRPC's UNIMPLEMENTED and not counted, so labels stay bounded)."""
+    """grpc_server_started/handled/handling_seconds for every registered RPC with a single response.
+
+    Unknown methods are left to gRPC's UNIMPLEMENTED and not counted, so labels stay bounded.
+    Response-streaming RPCs (health Watch, reflection) are passed through untouched: they last
+    as long as their client keeps them, so their duration says nothing.
+    """
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
@@ -102,51 +96,33 @@ class _GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):
         self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        if handler is None:
+        if handler is None or handler.response_streaming:
             return handler
         service, _, method = details.method.lstrip("/").rpartition("/")
-        labels = (_rpc_type(handler), service, method)
+        labels = ("client_stream" if handler.request_streaming else "unary", service, method)
         metrics = self.metrics
+        behavior = handler.stream_unary if handler.request_streaming else handler.unary_unary
 
-        async def observe(behavior: Callable[..., Any], request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
             metrics.grpc_started.labels(*labels).inc()
             start = time.perf_counter()
             code = grpc.StatusCode.UNKNOWN
             try:
                 result = behavior(request, context)
-                if inspect.isasyncgen(result):  # a streaming handler written as a generator
-                    async for item in result:
-                        await context.write(item)
-                    response = None
-                else:
-                    response = await result if inspect.isawaitable(result) else result
+                response = await result if inspect.isawaitable(result) else result
                 code = context.code() or grpc.StatusCode.OK
                 return response
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
-            except BaseException as exc:
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    raise
-                code = grpc.StatusCode.CANCELLED if isinstance(exc, asyncio.CancelledError) else grpc.StatusCode.UNKNOWN
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
                 raise
             finally:
                 name = code.name if isinstance(code, grpc.StatusCode) else str(code)
                 metrics.grpc_handled.labels(*labels, name).inc()
                 metrics.grpc_seconds.labels(*labels, name).observe(time.perf_counter() - start)
 
-        def wrap(behavior: Callable[..., Any]) -> Callable[..., Any]:
-            async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                return await observe(behavior, request, context)
-            return wrapped
-
-        kwargs = {"request_deserializer": handler.request_deserializer,
-                  "response_serializer": handler.response_serializer}
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(wrap(handler.unary_unary), **kwargs)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(wrap(handler.unary_stream), **kwargs)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(wrap(handler.stream_unary), **kwargs)
-        return grpc.stream_stream_rpc_method_handler(wrap(handler.stream_stream), **kwargs)
-
+        make = grpc.stream_unary_rpc_method_handler if handler.request_streaming else grpc.unary_unary_rpc_method_handler
+        return make(observed, request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer)

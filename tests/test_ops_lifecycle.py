@@ -1,0 +1,191 @@
+"""Life cycle and transport: SIGTERM drain, readiness, Unix socket, TLS and mTLS, limits, JSON logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import signal
+import threading
+import time
+from concurrent import futures
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from scopesvc.v1 import scopesvc_pb2 as pb
+from scopesvc.v1 import scopesvc_pb2_grpc as pb_grpc
+
+from .helpers import token
+from .ops_helpers import ServeProcess, running, wait_for
+
+USERS_ME = pb.CheckRequest(token=token("users:read"), method="GET", path="/users/me")
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def test_sigterm_reports_not_serving_then_drains_in_flight(tmp_path):
+    server = ServeProcess(tmp_path, "--grace", "3", "--cache-size", "0")
+    statuses: list[int] = []
+    assert server.health() == SERVING
+    watch = health_pb2_grpc.HealthStub(server.channel).Watch(
+        health_pb2.HealthCheckRequest(service="scopesvc.v1.ScopeService"), timeout=20)
+
+    def follow() -> None:
+        try:
+            for update in watch:
+                statuses.append(update.status)
+        except grpc.RpcError:
+            pass  # cancelled when the grace period ends
+
+    follower = threading.Thread(target=follow)
+    follower.start()
+    wait_for(lambda: statuses == [SERVING])
+    stub = pb_grpc.ScopeServiceStub(server.channel)
+    batch = pb.CheckBatchRequest(checks=[pb.CheckRequest(token=token("users:read"), method="GET",
+                                                         path=f"/scheduled_events/{i}") for i in range(1000)])
+    calls = [stub.CheckBatch.future(batch, timeout=20) for _ in range(6)]
+    time.sleep(0.1)
+    stopped_at = time.monotonic()
+    server.signal(signal.SIGTERM)
+    try:
+        results = [call.result() for call in calls]
+        assert all(len(r.results) == 1000 for r in results)
+        wait_for(lambda: NOT_SERVING in statuses)
+        assert server.proc.wait(timeout=15) == 0
+        assert time.monotonic() - stopped_at < 6
+    finally:
+        watch.cancel()
+        follower.join(timeout=5)
+        server.close()
+    assert statuses[:2] == [SERVING, NOT_SERVING]
+    log = server.log()
+    assert "stopping" in log and "stopped" in log
+    # gRPC itself may log the Watch stream's cancellation at the end of the grace period.
+    assert not [line for line in log.splitlines() if " ERROR scopesvc" in line]
+
+
+def test_unix_domain_socket_only(tmp_path):
+    sock = tmp_path / "scopesvc.sock"
+    with running(host="", uds=str(sock)) as (server, _):
+        assert server.server.port == 0
+        with grpc.insecure_channel(f"unix:{sock}") as channel:
+            assert pb_grpc.ScopeServiceStub(channel).Check(USERS_ME, timeout=5).allowed
+            health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert health.status == SERVING
+
+
+def test_tcp_and_unix_socket_together(tmp_path):
+    sock = tmp_path / "s.sock"
+    with running(uds=str(sock)) as (_, stub), grpc.insecure_channel(f"unix:{sock}") as channel:
+        assert stub.Check(USERS_ME).allowed
+        assert pb_grpc.ScopeServiceStub(channel).Check(USERS_ME, timeout=5).allowed
+
+
+# -- TLS ----------------------------------------------------------------------------------------
+
+
+def _cert(subject: str, key, issuer_key=None, issuer=None, ca=False, server=False):  # type: ignore[no-untyped-def]
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    now = dt.datetime.now(dt.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if server:
+        builder = builder.add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+    return builder.sign(issuer_key or key, hashes.SHA256())
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
+    root = tmp_path_factory.mktemp("pki")
+    pem = serialization.Encoding.PEM
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _cert("scopesvc test CA", ca_key, ca=True)
+    files = {"ca": ca.public_bytes(pem)}
+    for role in ("server", "client"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _cert(f"scopesvc test {role}", key, ca_key, ca, server=role == "server")
+        files[f"{role}.crt"] = cert.public_bytes(pem)
+        files[f"{role}.key"] = key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption())
+    paths = {}
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+        paths[name] = str(root / name)
+    return paths, files
+
+
+def _check(address: str, credentials: grpc.ChannelCredentials | None) -> pb.CheckResponse:
+    channel = grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
+    with channel:
+        return pb_grpc.ScopeServiceStub(channel).Check(USERS_ME, timeout=5)
+
+
+def test_tls(pki):
+    paths, files = pki
+    with running(tls_cert=paths["server.crt"], tls_key=paths["server.key"]) as (server, _):
+        assert _check(server.address, grpc.ssl_channel_credentials(files["ca"])).allowed
+        with pytest.raises(grpc.RpcError) as info:
+            _check(server.address, None)  # plaintext to a TLS port
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_mutual_tls(pki):
+    paths, files = pki
+    with running(tls_cert=paths["server.crt"], tls_key=paths["server.key"], tls_client_ca=paths["ca"]) as (server, _):
+        with_client_cert = grpc.ssl_channel_credentials(files["ca"], files["client.key"], files["client.crt"])
+        assert _check(server.address, with_client_cert).allowed
+        with pytest.raises(grpc.RpcError) as info:
+            _check(server.address, grpc.ssl_channel_credentials(files["ca"]))
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+# -- limits -------------------------------------------------------------------------------------
+
+
+def test_max_message_bytes():
+    with running(max_message_bytes=4096) as (_, stub):
+        assert stub.Check(USERS_ME).allowed
+        big = pb.CheckRequest(token=token(*[f"scope:{i}" for i in range(600)]), method="GET", path="/users/me")
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Check(big)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_max_concurrent_rpcs():
+    batch = pb.CheckBatchRequest(checks=[pb.CheckRequest(token=token("users:read"), method="GET",
+                                                         path=f"/scheduled_events/{i}") for i in range(1000)])
+    with running(max_concurrent_rpcs=1, cache_size=0) as (_, stub):
+        with futures.ThreadPoolExecutor(8) as pool:
+            outcomes = list(pool.map(lambda _: _code(stub, batch), range(16)))
+    assert grpc.StatusCode.OK in outcomes and grpc.StatusCode.RESOURCE_EXHAUSTED in outcomes
+    assert set(outcomes) == {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
+
+
+def _code(stub: pb_grpc.ScopeServiceStub, batch: pb.CheckBatchRequest) -> grpc.StatusCode:
+    try:
+        stub.CheckBatch(batch, timeout=20)
+    except grpc.RpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+# -- structured logs ----------------------------------------------------------------------------
+
+
+def test_json_logs(tmp_path):
+    server = ServeProcess(tmp_path, "--log-format", "json")
+    assert server.close() == 0
+    records = [json.loads(line) for line in server.log().splitlines() if line.strip()]
+    messages = [r["message"] for r in records]
+    assert any(m.startswith("serving catalog calendly-api-v2") for m in messages), messages
+    assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)

@@ -107,6 +107,18 @@ def test_tricky_paths_never_reach_the_upstream(gateway: Gateway, upstream: Upstr
     assert len(upstream.seen) == before
 
 
+@pytest.mark.parametrize("path", TRICKY_PATHS + ["/users/me/./", "/users/me/"])
+def test_what_is_decided_is_what_the_upstream_gets(gateway: Gateway, engine: Engine, path: str) -> None:
+    # With scopes for both endpoints a tricky path may pass, but only as the endpoint the upstream serves.
+    reply = gateway.get(path, "users:read scheduled_events:read")
+    if reply.reached_upstream:
+        seen = reply.json()
+        endpoint = engine.catalog.find_endpoint("GET", seen["path"])
+        assert endpoint is not None and seen["endpoint"] == endpoint.key, (path, seen)
+    else:
+        assert reply.status in (400, 403), reply
+
+
 # -- Envoy only: verified JWTs ----------------------------------------------------------------
 
 

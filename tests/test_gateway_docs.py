@@ -1,0 +1,82 @@
+"""The gateway configs in docs/ agree with scopesvc's defaults and with each other.
+
+Envoy, NGINX and Traefik configs run for real in tests/e2e; Istio and Envoy Gateway cannot run
+here, so these checks hold their files to the same service, port, fail-closed setting and headers.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scopesvc.config import ServerConfig
+from scopesvc.gateway.attributes import GatewayConfig
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+DEFAULTS = GatewayConfig()
+PORT = ServerConfig().port
+
+
+def documents(name: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all((DOCS / "gateways" / name).read_text()) if doc]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc.get("kind") == kind]
+
+
+def test_gateways_md_links_every_config_file() -> None:
+    text = (DOCS / "gateways.md").read_text()
+    linked = set(re.findall(r"\]\(gateways/([^)]+)\)", text))
+    assert linked == {p.name for p in (DOCS / "gateways").iterdir()}
+
+
+def test_envoy_config_sends_the_verified_payload_and_fails_closed() -> None:
+    text = re.sub(r"\$\{[A-Z_]+\}", "1", (DOCS / "gateways" / "envoy.yaml").read_text())
+    listener = yaml.safe_load(text)["static_resources"]["listeners"][0]
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    assert (manager["normalize_path"], manager["merge_slashes"]) == (False, False)
+    assert manager["path_with_escaped_slashes_action"] == "REJECT_REQUEST"
+    filters = {f["name"]: f["typed_config"] for f in manager["http_filters"]}
+    assert list(filters)[-1] == "envoy.filters.http.router"
+    jwt, authz = filters["envoy.filters.http.jwt_authn"], filters["envoy.filters.http.ext_authz"]
+    assert all(p["payload_in_metadata"] == DEFAULTS.jwt_payload_key for p in jwt["providers"].values())
+    assert authz["metadata_context_namespaces"] == [DEFAULTS.jwt_metadata_namespace]
+    assert authz["failure_mode_allow"] is False
+    assert authz["transport_api_version"] == "V3"
+
+
+def test_istio_custom_provider_matches_scopesvc() -> None:
+    docs = documents("istio.yaml")
+    provider = by_kind(docs, "IstioOperator")[0]["spec"]["meshConfig"]["extensionProviders"][0]
+    grpc = provider["envoyExtAuthzGrpc"]
+    assert grpc["port"] == PORT and grpc["failOpen"] is False
+    policies = {p["spec"]["action"]: p["spec"] for p in by_kind(docs, "AuthorizationPolicy")}
+    assert policies["CUSTOM"]["provider"]["name"] == provider["name"]
+    assert policies["DENY"]["rules"] == [{"from": [{"source": {"notRequestPrincipals": ["*"]}}]}]
+    rule = by_kind(docs, "RequestAuthentication")[0]["spec"]["jwtRules"][0]
+    assert rule["outputClaimToHeaders"] == [{"header": DEFAULTS.scope_header, "claim": "scope"}]
+
+
+def test_envoy_gateway_security_policy_matches_scopesvc() -> None:
+    spec = by_kind(documents("envoy-gateway.yaml"), "SecurityPolicy")[0]["spec"]
+    ext = spec["extAuth"]
+    assert ext["failOpen"] is False
+    assert ext["grpc"]["backendRefs"][0]["port"] == PORT
+    assert ext["headersToExtAuth"] == [DEFAULTS.scope_header]
+    claims = spec["jwt"]["providers"][0]["claimToHeaders"]
+    assert claims == [{"header": DEFAULTS.scope_header, "claim": "scope"}]
+
+
+def test_forward_auth_configs_use_scopesvc_headers() -> None:
+    traefik = yaml.safe_load((DOCS / "gateways" / "traefik.yaml").read_text())
+    forward = traefik["http"]["middlewares"]["scopesvc"]["forwardAuth"]
+    assert forward["trustForwardHeader"] is False
+    assert [h.lower() for h in forward["authRequestHeaders"]] == [DEFAULTS.scope_header]
+    assert [h.lower() for h in forward["authResponseHeaders"]] == [DEFAULTS.endpoint_header]
+    nginx = (DOCS / "gateways" / "nginx.conf").read_text()
+    assert "$upstream_http_" + DEFAULTS.endpoint_header.replace("-", "_") in nginx
+    assert "proxy_set_header X-Original-URI $request_uri;" in nginx

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from . import catalog_files, convert, logs
+from . import catalog_files, convert, logs, workers
 from . import config as server_config
 from .policy import CatalogError, Engine, RequestError, Token, TokenFormat, TokenKind
 from .policy.catalog import SUBSCRIPTION_SCOPES
@@ -184,6 +184,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except server_config.ConfigError as exc:
         raise UsageError(str(exc)) from None
     logs.configure(config.log_level, config.log_format)
+    if config.workers > 1:
+        try:
+            return workers.supervise(config)
+        except server_config.ConfigError as exc:
+            raise UsageError(str(exc)) from None
     asyncio.run(run(config))
     return EXIT_ALLOW
 

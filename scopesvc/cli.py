@@ -189,7 +189,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return workers.supervise(config)
         except server_config.ConfigError as exc:
             raise UsageError(str(exc)) from None
-    asyncio.run(run(config))
+    try:
+        asyncio.run(run(config))
+    except server_config.ConfigError as exc:  # from files read at start, e.g. TLS certificates
+        raise UsageError(str(exc)) from None
     return EXIT_ALLOW
 
 

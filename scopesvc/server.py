@@ -1,4 +1,4 @@
-"""Assembling and running the gRPC server: scopesvc.v1, health, reflection, metrics and reload.
+"""Assembling and running the gRPC server: scopesvc.v1, Envoy ext_authz, health, reflection, metrics and reload.
 
 Life cycle: the health service reports SERVING once the server listens with a catalog loaded
 (readiness); on SIGTERM or SIGINT it reports NOT_SERVING first, then the server stops
@@ -22,6 +22,7 @@ from .config import ConfigError, ServerConfig
 from .decider import Decider, EngineRef
 from .decision_log import DecisionLog
 from .gateway import ExtAuthzService, ForwardAuthServer, GatewayConfig
+from .gateway.ext_authz import SERVICE_NAME as EXT_AUTHZ_SERVICE_NAME
 from .gateway.ext_authz import add_to_server as add_ext_authz
 from .metrics import Metrics
 from .policy import Engine
@@ -93,7 +94,8 @@ class Server:
         self.forward_auth: ForwardAuthServer | None = None
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            (SERVICE_NAME, EXT_AUTHZ_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME),
             self.grpc,
         )
         self.port = 0

@@ -12,6 +12,7 @@ from envoy.service.auth.v3 import external_auth_pb2 as authz
 from envoy.service.auth.v3 import external_auth_pb2_grpc as authz_grpc
 from google.protobuf import struct_pb2
 from google.rpc import code_pb2
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from scopesvc.policy import Engine, Token
 from scopesvc.server import ServerConfig
@@ -208,3 +209,11 @@ def test_engine_failure_is_a_grpc_error_not_a_deny(engine: Engine) -> None:
             assert error.value.code() == grpc.StatusCode.INTERNAL
     finally:
         running.close()
+
+
+def test_ext_authz_is_listed_by_reflection(jwt_server: RunningServer) -> None:
+    with grpc.insecure_channel(jwt_server.address) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        names = {service.name for reply in replies for service in reply.list_services_response.service}
+    assert "envoy.service.auth.v3.Authorization" in names

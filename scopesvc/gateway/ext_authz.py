@@ -30,6 +30,7 @@ from .attributes import (
     token_from_payload,
 )
 
+SERVICE_NAME = authz.DESCRIPTOR.services_by_name["Authorization"].full_name
 _OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 
 

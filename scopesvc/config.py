@@ -38,6 +38,8 @@ class ServerConfig:
 
     host: str = _opt("127.0.0.1", "gRPC TCP bind address (0.0.0.0 or :: for all; empty: no TCP listener)")
     port: int = _opt(50051, "gRPC TCP port (0 picks a free one)")
+    workers: int = _opt(1, "server processes sharing the port via SO_REUSEPORT (Linux); worker i serves "
+                        "metrics on metrics_port + i")
     uds: str = _opt("", "also listen on this Unix domain socket path (plaintext; protect it with file permissions)")
     catalog: str = _opt("", "catalog file (YAML or JSON); default: the embedded Calendly API v2 catalog")
     reload_interval: float = _opt(
@@ -70,6 +72,8 @@ class ServerConfig:
     max_concurrent_rpcs: int = _opt(0, "RPCs served at once; more get RESOURCE_EXHAUSTED (0: no limit)")
     max_message_bytes: int = _opt(4 * 1024 * 1024, "largest gRPC message received or sent")
     grace: float = _opt(10.0, "seconds in-flight RPCs get to finish on SIGTERM/SIGINT")
+    drain_delay: float = _opt(0.0, "seconds to keep accepting RPCs after reporting NOT_SERVING on SIGTERM/SIGINT, so "
+                              "health-checking clients and load balancers move to a peer first", serve=1.0)
     log_level: str = _opt("info", "log level", choices=("debug", "info", "warning", "error"))
     log_format: str = _opt("text", "log line format", choices=("text", "json"))
 
@@ -86,7 +90,9 @@ class ServerConfig:
             raise ConfigError("tls_client_ca: mutual TLS needs --tls-cert and --tls-key too")
         if self.tls_cert and not self.host:
             raise ConfigError("tls_cert: TLS applies to the TCP listener; give --host")
-        non_negative = ("cache_size", "max_concurrent_rpcs", "grace", "reload_interval", "cache_ttl")
+        if self.workers < 1:
+            raise ConfigError(f"workers: must be at least 1, not {self.workers}")
+        non_negative = ("cache_size", "max_concurrent_rpcs", "grace", "drain_delay", "reload_interval", "cache_ttl")
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must not be negative, not {getattr(self, name)}")

@@ -1,0 +1,82 @@
+"""`scopesvc serve --workers N`: N server processes sharing one port, so every core serves.
+
+gRPC binds its listener with SO_REUSEPORT on Linux, so N processes listening on the same
+host:port share its connections (the kernel spreads new connections over them). Each worker is a
+complete server - its own engine, cache, health service and catalog reloader - started as
+`scopesvc serve` with the resolved configuration passed in SCOPESVC_* environment variables.
+
+- Health: every worker answers for itself; a worker reports NOT_SERVING while it drains.
+- Reload: the supervisor forwards SIGHUP to every worker; each also watches the catalog file.
+- Metrics: each worker serves its own registry on `metrics_port + i` (i = 0..N-1), so every
+  worker is one Prometheus target and counters need no cross-process aggregation.
+- Stop: SIGTERM/SIGINT are forwarded; the supervisor waits for the workers to drain. If a worker
+  exits on its own, the others are stopped and the supervisor exits non-zero (fail loudly; the
+  process manager restarts the whole set).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from .config import ConfigError, ServerConfig, env_name
+
+log = logging.getLogger(__name__)
+
+
+def check(config: ServerConfig) -> None:
+    """Raise `ConfigError` for options that cannot be shared by several processes."""
+    if config.port == 0:
+        raise ConfigError("workers: give a fixed --port; with port 0 each worker would pick its own")
+    if config.uds:
+        raise ConfigError("workers: a Unix socket path cannot be shared by several processes; drop --uds")
+    if config.forward_auth_port:
+        raise ConfigError("workers: the forward-auth listener is per process; run it without --workers")
+
+
+def worker_environment(config: ServerConfig, index: int) -> dict[str, str]:
+    """The environment that makes `scopesvc serve` run worker `index` of `config`."""
+    env = dict(os.environ)
+    env.pop(env_name("config"), None)
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        env[env_name(f.name)] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    env[env_name("workers")] = "1"
+    if config.metrics_port:
+        env[env_name("metrics_port")] = str(config.metrics_port + index)
+    return env
+
+
+def supervise(config: ServerConfig) -> int:
+    """Run `config.workers` workers until SIGTERM/SIGINT; return the exit code."""
+    check(config)
+    cmd = [sys.executable, "-m", "scopesvc", "serve"]
+    children = [subprocess.Popen(cmd, env=worker_environment(config, i)) for i in range(config.workers)]
+    log.info("started %d workers on %s:%d: pids %s", len(children), config.host, config.port,
+             " ".join(str(c.pid) for c in children))
+    stopping = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if signum != signal.SIGHUP:
+            stopping = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    while True:
+        exited = [c for c in children if c.poll() is not None]
+        if len(exited) == len(children):
+            break
+        if exited and not stopping:
+            log.error("worker %d exited with %s; stopping the others", exited[0].pid, exited[0].returncode)
+            forward(signal.SIGTERM, None)
+        time.sleep(0.2)
+    return 0 if stopping and all(c.returncode == 0 for c in children) else 1

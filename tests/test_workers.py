@@ -1,0 +1,118 @@
+"""`scopesvc serve --workers N`: processes sharing the port, each with health, metrics and reload."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from importlib import resources
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from scopesvc import catalog_files
+from scopesvc.v1 import scopesvc_pb2 as pb
+from scopesvc.v1 import scopesvc_pb2_grpc as pb_grpc
+
+pytestmark = pytest.mark.slow
+
+
+def _free_ports(n: int) -> list[int]:
+    """`n` consecutive free loopback ports (the metrics ports are metrics_port + i)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + n > 65535:
+            continue
+        try:
+            socks = []
+            for port in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return list(range(base, base + n))
+    raise RuntimeError("no free port range")
+
+
+def _check(port: int) -> pb.CheckResponse:
+    """One Check on a new connection (so the kernel picks a worker for it)."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+        request = pb.CheckRequest(token=pb.Token(scopes=["users:read"]), method="GET", path="/users/me")
+        return pb_grpc.ScopeServiceStub(channel).Check(request, timeout=5)
+
+
+def _decisions(metrics_port: int) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    return sum(float(m) for m in re.findall(r'^scopesvc_decisions_total\{[^}]*rpc="Check"[^}]*\} (\S+)$', text, re.M))
+
+
+def _wait_serving(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+        except grpc.RpcError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("workers never reported SERVING")
+
+
+def test_workers_share_the_port_and_each_serve_health_metrics_and_reload(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    text = resources.files("scopesvc.catalogs").joinpath(catalog_files.DEFAULT_CATALOG).read_text()
+    catalog.write_text(text)
+    port, metrics = _free_ports(1)[0], _free_ports(2)[0]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scopesvc", "serve", "--workers", "2", "--port", str(port), "--metrics-port",
+         str(metrics), "--catalog", str(catalog), "--reload-interval", "0", "--cache-size", "0", "--grace", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_serving(port, proc)
+        time.sleep(1.0)  # both workers up: each has its own metrics listener
+        before = _decisions(metrics) + _decisions(metrics + 1)
+        first = [_check(port) for _ in range(24)]
+        assert all(r.allowed for r in first)
+        per_worker = [_decisions(metrics), _decisions(metrics + 1)]
+        assert sum(per_worker) - before == 24
+        assert all(n > 0 for n in per_worker), f"one worker answered everything: {per_worker}"
+
+        old_revision = first[0].catalog_revision
+        catalog.write_text(text.replace('revision: "2026-11-19"', 'revision: "2026-11-20"'))
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            revisions = {_check(port).catalog_revision for _ in range(12)}
+            if old_revision not in revisions:
+                break
+            time.sleep(0.3)
+        assert old_revision not in revisions and len(revisions) == 1, revisions
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    with pytest.raises(grpc.RpcError):
+        _check(port)
+
+
+def test_workers_need_a_fixed_port() -> None:
+    result = subprocess.run([sys.executable, "-m", "scopesvc", "serve", "--workers", "2", "--port", "0"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "workers" in result.stderr and "--port" in result.stderr

@@ -17,8 +17,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from . import catalog_files
+from .admission import AdmissionLimit
 from .cache import DecisionCache
-from .config import ConfigError, ServerConfig
+from .config import ServerConfig
 from .decider import Decider, EngineRef
 from .decision_log import DecisionLog
 from .gateway import ExtAuthzService, ForwardAuthServer, GatewayConfig
@@ -28,6 +29,7 @@ from .metrics import Metrics
 from .policy import Engine
 from .reload import CatalogReloader
 from .service import ScopeService
+from .tls import TlsFiles
 from .v1 import scopesvc_pb2 as pb
 from .v1 import scopesvc_pb2_grpc as pb_grpc
 
@@ -36,23 +38,6 @@ __all__ = ["Server", "ServerConfig", "run"]
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ScopeService"].full_name
-
-
-def _read(path: str, what: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror or exc}") from None
-
-
-def server_credentials(config: ServerConfig) -> grpc.ServerCredentials:
-    """TLS credentials from the mounted PEM files; with a client CA, client certificates are required."""
-    key = _read(config.tls_key, "tls_key")
-    cert = _read(config.tls_cert, "tls_cert")
-    client_ca = _read(config.tls_client_ca, "tls_client_ca") if config.tls_client_ca else None
-    return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
-                                       require_client_auth=client_ca is not None)
 
 
 def _tcp_address(host: str, port: int) -> str:
@@ -83,10 +68,10 @@ class Server:
         )
         self.health = health.aio.HealthServicer()
         self.grpc = grpc.aio.server(
-            interceptors=[self.metrics.interceptor()],
+            interceptors=[self.metrics.interceptor()]
+            + ([AdmissionLimit(config.max_concurrent_rpcs)] if config.max_concurrent_rpcs else []),
             options=[("grpc.max_receive_message_length", config.max_message_bytes),
                      ("grpc.max_send_message_length", config.max_message_bytes)],
-            maximum_concurrent_rpcs=config.max_concurrent_rpcs or None,
         )
         pb_grpc.add_ScopeServiceServicer_to_server(ScopeService(self.decider), self.grpc)
         self.gateway = GatewayConfig.from_server_config(config)
@@ -98,11 +83,12 @@ class Server:
              reflection.SERVICE_NAME),
             self.grpc,
         )
+        self.tls = TlsFiles(config) if config.tls_cert else None
         self.port = 0
         if config.host:
             address = _tcp_address(config.host, config.port)
-            if config.tls_cert:
-                self.port = self.grpc.add_secure_port(address, server_credentials(config))
+            if self.tls is not None:
+                self.port = self.grpc.add_secure_port(address, self.tls.credentials)
             else:
                 self.port = self.grpc.add_insecure_port(address)
             if self.port == 0:
@@ -110,6 +96,7 @@ class Server:
         if config.uds and self.grpc.add_insecure_port(f"unix:{config.uds}") == 0:
             raise OSError(f"cannot listen on unix socket {config.uds}")
         self.metrics_port = 0
+        self._tls_watch: asyncio.Task[None] | None = None
 
     async def set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -126,6 +113,8 @@ class Server:
             self.forward_auth.start()
         if self.reloader is not None:
             self.reloader.start()
+        if self.tls is not None and self.config.reload_interval > 0:
+            self._tls_watch = asyncio.get_running_loop().create_task(self._watch_tls(self.tls), name="tls-reload")
         await self.set_serving(True)
         catalog = self.ref.engine.catalog
         listeners = [f"{'tls' if self.config.tls_cert else 'tcp'} {_tcp_address(self.config.host, self.port)}"
@@ -138,8 +127,15 @@ class Server:
         log.info("serving catalog %s (%s) on %s%s", catalog.name, catalog.revision, ", ".join(listeners),
                  " in DRY-RUN mode: every request is allowed" if self.config.dry_run else "")
 
+    async def _watch_tls(self, tls: TlsFiles) -> None:
+        while True:
+            await asyncio.sleep(self.config.reload_interval)
+            tls.reload()
+
     async def reload(self, cause: str) -> bool:
-        """Reload the catalog file now (SIGHUP); True when a new catalog is serving."""
+        """Reload the catalog file and TLS files now (SIGHUP); True when a new catalog is serving."""
+        if self.tls is not None:
+            self.tls.reload(force=True)
         if self.reloader is None:
             log.info("catalog reload (%s): serving the embedded catalog, nothing to reload", cause)
             return False
@@ -148,11 +144,16 @@ class Server:
     async def stop(self) -> None:
         """NOT_SERVING first, then stop accepting and drain in-flight RPCs for up to `grace` seconds."""
         await self.health.enter_graceful_shutdown()
+        # Keep accepting while health-checking clients and load balancers move to a peer: calls
+        # still queued in the transport when the server stops accepting would be cancelled.
+        await asyncio.sleep(self.config.drain_delay)
         await self.grpc.stop(self.config.grace)
         if self.forward_auth is not None:
             await asyncio.to_thread(self.forward_auth.stop)
         if self.reloader is not None:
             await self.reloader.stop()
+        if self._tls_watch is not None:
+            self._tls_watch.cancel()
         self.metrics.stop_http()
         if self.decision_log is not None:
             self.decision_log.close()

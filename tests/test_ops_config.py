@@ -70,7 +70,7 @@ def test_cli_exits_2_on_unreadable_tls_files(tmp_path):
     result = subprocess.run([sys.executable, "-m", "scopesvc", "serve", "--port", "0", "--metrics-port", "0",
                              "--tls-cert", str(tmp_path / "no.crt"), "--tls-key", str(tmp_path / "no.key")],
                             capture_output=True, text=True, timeout=30)
-    assert result.returncode == 2 and "tls_key: cannot read" in result.stderr
+    assert result.returncode == 2 and "tls_cert: cannot read" in result.stderr
 
 
 def test_help_documents_every_option(capsys):

@@ -103,10 +103,8 @@ def _cert(subject: str, key, issuer_key=None, issuer=None, ca=False, server=Fals
     return builder.sign(issuer_key or key, hashes.SHA256())
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
-    root = tmp_path_factory.mktemp("pki")
+def _make_pki(root):  # type: ignore[no-untyped-def]
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in `root`."""
     pem = serialization.Encoding.PEM
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = _cert("scopesvc test CA", ca_key, ca=True)
@@ -122,6 +120,11 @@ def pki(tmp_path_factory):
         (root / name).write_bytes(data)
         paths[name] = str(root / name)
     return paths, files
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return _make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def _check(address: str, credentials: grpc.ChannelCredentials | None) -> pb.CheckResponse:
@@ -147,6 +150,29 @@ def test_mutual_tls(pki):
         with pytest.raises(grpc.RpcError) as info:
             _check(server.address, grpc.ssl_channel_credentials(files["ca"]))
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def _check_code(address: str, credentials: grpc.ChannelCredentials) -> grpc.StatusCode:
+    try:
+        _check(address, credentials)
+    except grpc.RpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+def test_rotated_certificates_are_picked_up(tmp_path):
+    (tmp_path / "live").mkdir()
+    first, first_files = _make_pki(tmp_path / "live")
+    with running(tls_cert=first["server.crt"], tls_key=first["server.key"], reload_interval=0.05) as (server, _):
+        assert _check(server.address, grpc.ssl_channel_credentials(first_files["ca"])).allowed
+        (tmp_path / "next").mkdir()
+        second, second_files = _make_pki(tmp_path / "next")
+        for name in ("server.crt", "server.key"):  # rotate in place, as a mounted secret is updated
+            (tmp_path / "live" / name).write_bytes(second_files[name])
+        new_ca = grpc.ssl_channel_credentials(second_files["ca"])
+        wait_for(lambda: _check_code(server.address, new_ca) == grpc.StatusCode.OK)
+        old_ca = grpc.ssl_channel_credentials(first_files["ca"])
+        assert _check_code(server.address, old_ca) == grpc.StatusCode.UNAVAILABLE
 
 
 # -- limits -------------------------------------------------------------------------------------

@@ -61,10 +61,13 @@ class ServerConfig:
     forward_auth_host: str = _opt("127.0.0.1", "HTTP forward-auth bind address (NGINX auth_request, Traefik ForwardAuth)")
     forward_auth_port: int = _opt(0, "HTTP forward-auth port (0 disables)")
     scope_source: str = _opt("jwt-metadata", "where Envoy ext_authz takes the token's scopes from: the jwt_authn "
-                             "payload in metadata, or the trusted --scope-header", choices=("jwt-metadata", "header"))
+                             "payload in metadata, the verified payload in --jwt-payload-header, or the trusted "
+                             "--scope-header", choices=("jwt-metadata", "jwt-payload-header", "header"))
     jwt_metadata_namespace: str = _opt("envoy.filters.http.jwt_authn",
                                        "metadata namespace of the verified JWT payload (ext_authz)")
     jwt_payload_key: str = _opt("jwt_payload", "key of the payload in that namespace (jwt_authn payload_in_metadata)")
+    jwt_payload_header: str = _opt("x-jwt-payload", "header with the verified JWT payload, base64url JSON "
+                                   "(jwt_authn forward_payload_header, Istio outputPayloadToHeader)")
     scope_header: str = _opt("x-scopesvc-scopes", "trusted request header with the token's scopes, set by an earlier "
                              "authentication layer (forward-auth always; ext_authz with --scope-source header)")
     legacy_claim: str = _opt("", "JWT claim that marks a legacy token when true (else the token's iat decides)")

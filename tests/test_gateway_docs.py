@@ -58,7 +58,7 @@ def test_istio_custom_provider_matches_scopesvc() -> None:
     assert policies["CUSTOM"]["provider"]["name"] == provider["name"]
     assert policies["DENY"]["rules"] == [{"from": [{"source": {"notRequestPrincipals": ["*"]}}]}]
     rule = by_kind(docs, "RequestAuthentication")[0]["spec"]["jwtRules"][0]
-    assert rule["outputClaimToHeaders"] == [{"header": DEFAULTS.scope_header, "claim": "scope"}]
+    assert rule["outputPayloadToHeader"] == DEFAULTS.jwt_payload_header
 
 
 def test_envoy_gateway_security_policy_matches_scopesvc() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -217,3 +219,39 @@ def test_ext_authz_is_listed_by_reflection(jwt_server: RunningServer) -> None:
         replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
         names = {service.name for reply in replies for service in reply.list_services_response.service}
     assert "envoy.service.auth.v3.Authorization" in names
+
+
+def payload_header(claims: dict[str, Any]) -> str:
+    """A payload as jwt_authn's forward_payload_header writes it: unpadded base64url JSON."""
+    return base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+
+
+@pytest.fixture(scope="module")
+def payload_header_stub() -> Iterator[authz_grpc.AuthorizationStub]:
+    running = serve(scope_source="jwt-payload-header")
+    yield from stub_for(running)
+    running.close()
+
+
+def test_payload_header_source_reads_the_whole_verified_payload(
+        payload_header_stub: authz_grpc.AuthorizationStub) -> None:
+    def ask(path: str, claims: dict[str, Any] | None, method: str = "GET") -> authz.CheckResponse:
+        headers = {} if claims is None else {"x-jwt-payload": payload_header(claims)}
+        return payload_header_stub.Check(check_request(method, path, headers=headers))
+
+    assert ask("/users/me", {"scope": "users:read", "iat": SCOPED_TIME}).status.code == code_pb2.OK
+    assert ask("/users/me", {"scp": ["event_types:read"], "iat": SCOPED_TIME}).denied_response.status.code == 403
+    assert ask("/webhook_subscriptions/AB12", {"iat": LEGACY_TIME}, "DELETE").status.code == code_pb2.OK
+    assert ask("/users/me", None).denied_response.status.code == 401
+    # jwt_authn metadata and a scopes header count for nothing with this source.
+    ignored = payload_header_stub.Check(check_request("GET", "/users/me", {"scope": "users:read"},
+                                                      headers={"x-scopesvc-scopes": "users:read"}))
+    assert ignored.denied_response.status.code == 401
+
+
+@pytest.mark.parametrize("value", ["not base64!", payload_header(["a list"]), "e30" + "%%"])  # type: ignore[list-item]
+def test_unreadable_payload_header_is_invalid_argument(payload_header_stub: authz_grpc.AuthorizationStub,
+                                                       value: str) -> None:
+    with pytest.raises(grpc.RpcError) as error:
+        payload_header_stub.Check(check_request("GET", "/users/me", headers={"x-jwt-payload": value}))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -1,13 +1,14 @@
 """From what a gateway knows about a request to the engine's question, and from the answer back.
 
 Scopes are taken only from places an earlier, trusted step filled in: the payload Envoy's
-`jwt_authn` filter verified and put in dynamic metadata, or a header that an earlier
-authentication layer sets (and strips from client requests). Never from a token read here:
+`jwt_authn` filter verified and put in dynamic metadata or in a header of its own, or a header
+that an earlier authentication layer sets (and strips from client requests). Never from a token read here:
 this module does not decode JWTs, so it cannot trust an unverified one.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ from ..convert import MAX_SCOPE_LENGTH, MAX_SCOPES, check_strings
 from ..decider import Decider
 from ..policy import RequestError, Token, TokenFormat
 
-SCOPE_SOURCES = ("jwt-metadata", "header")
+SCOPE_SOURCES = ("jwt-metadata", "jwt-payload-header", "header")
 # The route setting (Envoy `context_extensions`) that names the endpoint: "METHOD /template" or "/template".
 ENDPOINT_EXTENSION = "scopesvc_endpoint"
 _LEGACY_VALUES = (True, "true", "legacy")
@@ -39,6 +40,7 @@ class GatewayConfig:
     scope_source: str = "jwt-metadata"
     jwt_metadata_namespace: str = "envoy.filters.http.jwt_authn"
     jwt_payload_key: str = "jwt_payload"
+    jwt_payload_header: str = "x-jwt-payload"
     scope_header: str = "x-scopesvc-scopes"
     legacy_claim: str = ""
     endpoint_header: str = "x-scopesvc-endpoint"
@@ -46,11 +48,13 @@ class GatewayConfig:
     def __post_init__(self) -> None:
         if self.scope_source not in SCOPE_SOURCES:
             raise ConfigError(f"scope_source: must be one of {', '.join(SCOPE_SOURCES)}, not {self.scope_source!r}")
-        for name in ("jwt_metadata_namespace", "jwt_payload_key", "scope_header", "endpoint_header"):
+        for name in ("jwt_metadata_namespace", "jwt_payload_key", "jwt_payload_header", "scope_header",
+                     "endpoint_header"):
             if not getattr(self, name):
                 raise ConfigError(f"{name}: must not be empty")
         # Header names arrive lower-cased from Envoy and are matched case-insensitively here.
         object.__setattr__(self, "scope_header", self.scope_header.lower())
+        object.__setattr__(self, "jwt_payload_header", self.jwt_payload_header.lower())
         object.__setattr__(self, "endpoint_header", self.endpoint_header.lower())
 
     @classmethod
@@ -101,6 +105,18 @@ def token_from_payload(payload: Mapping[str, Any], config: GatewayConfig) -> Tok
         except (OverflowError, OSError, ValueError):
             raise RequestError("jwt payload claim 'iat'", "not a valid timestamp") from None
     return Token(tuple(dict.fromkeys(scopes)), fmt, issued_at)
+
+
+def payload_from_header(value: str, field: str) -> dict[str, Any]:
+    """The JWT payload in a header as jwt_authn's `forward_payload_header` writes it: base64url JSON."""
+    try:
+        text = value.strip()
+        payload = json.loads(base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True))
+    except (ValueError, UnicodeDecodeError):
+        raise RequestError(field, "is not a base64url-encoded JSON JWT payload") from None
+    if not isinstance(payload, dict):
+        raise RequestError(field, "is not a JWT payload object")
+    return payload
 
 
 def token_from_header(value: str, config: GatewayConfig) -> Token:

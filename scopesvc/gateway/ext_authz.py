@@ -25,6 +25,7 @@ from .attributes import (
     Answer,
     GatewayConfig,
     decide,
+    payload_from_header,
     route_target,
     token_from_header,
     token_from_payload,
@@ -64,17 +65,24 @@ class ExtAuthzService(authz_grpc.AuthorizationServicer):
     def token(self, attributes: attribute_context_pb2.AttributeContext) -> tuple[Token | None, str]:
         """The request's token from the configured trusted source (None when it carries none), and its subject."""
         config = self.config
+        headers = attributes.request.http.headers
         if config.scope_source == "header":
-            value = attributes.request.http.headers.get(config.scope_header)
+            value = headers.get(config.scope_header)
             return (None if value is None else token_from_header(value, config)), ""
-        namespace = attributes.metadata_context.filter_metadata.get(config.jwt_metadata_namespace)
-        if namespace is None or config.jwt_payload_key not in namespace.fields:
-            return None, ""
-        payload = namespace.fields[config.jwt_payload_key]
-        if payload.WhichOneof("kind") != "struct_value":
-            raise RequestError(f"metadata {config.jwt_metadata_namespace}.{config.jwt_payload_key}",
-                               "is not a JWT payload object")
-        claims = json_format.MessageToDict(payload.struct_value)
+        if config.scope_source == "jwt-payload-header":
+            value = headers.get(config.jwt_payload_header)
+            if value is None:
+                return None, ""
+            claims = payload_from_header(value, config.jwt_payload_header)
+        else:
+            namespace = attributes.metadata_context.filter_metadata.get(config.jwt_metadata_namespace)
+            if namespace is None or config.jwt_payload_key not in namespace.fields:
+                return None, ""
+            payload = namespace.fields[config.jwt_payload_key]
+            if payload.WhichOneof("kind") != "struct_value":
+                raise RequestError(f"metadata {config.jwt_metadata_namespace}.{config.jwt_payload_key}",
+                                   "is not a JWT payload object")
+            claims = json_format.MessageToDict(payload.struct_value)
         subject = claims.get("sub")
         return token_from_payload(claims, config), subject if isinstance(subject, str) else ""
 

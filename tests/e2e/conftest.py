@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import Any
 
 import jwt
 import pytest
+import yaml
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,21 +211,28 @@ class Scopesvc:
     forward_auth_port: int
 
 
-def start_scopesvc(tmp: Path) -> Scopesvc:
+def start_scopesvc(tmp: Path, *options: str) -> Scopesvc:
     grpc_port, forward_auth_port = free_port(), free_port()
     argv = [sys.executable, "-m", "scopesvc", "serve", "--port", str(grpc_port), "--metrics-port", "0",
-            "--forward-auth-port", str(forward_auth_port), "--grace", "0.5", "--log-level", "warning"]
+            "--forward-auth-port", str(forward_auth_port), "--grace", "0.5", "--log-level", "warning", *options]
     return Scopesvc(Process(argv, tmp / "scopesvc.log", [grpc_port, forward_auth_port]), grpc_port, forward_auth_port)
 
 
-def start_envoy(tmp: Path, scopesvc_port: int, upstream_port: int, keys: Keys) -> tuple[Process, int]:
+def start_envoy(tmp: Path, scopesvc_port: int, upstream_port: int, keys: Keys,
+                edit: Callable[[dict[str, Any]], None] | None = None) -> tuple[Process, int]:
+    """Envoy from docs/gateways/envoy.yaml; `edit` may change the parsed config first."""
     binary = envoy_binary()
     port = free_port()
     config = tmp / "envoy.yaml"
-    config.write_text(render(DOCS / "envoy.yaml", {
+    text = render(DOCS / "envoy.yaml", {
         "ENVOY_PORT": port, "SCOPESVC_PORT": scopesvc_port, "UPSTREAM_PORT": upstream_port,
         "JWT_ISSUER": ISSUER, "JWT_AUDIENCE": AUDIENCE, "JWKS": keys.jwks(),
-    }))
+    })
+    if edit is not None:
+        parsed = yaml.safe_load(text)
+        edit(parsed)
+        text = yaml.safe_dump(parsed)
+    config.write_text(text)
     argv = [binary, "-c", str(config), "--disable-hot-restart", "--concurrency", "1", "--log-level", "warn"]
     return Process(argv, tmp / "envoy.log", [port]), port
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from scopesvc.policy import Engine, Token
 from tests.helpers import LEGACY_TIME
 
-from .conftest import Keys, Reply, Stack, Upstream, send, start_stack
+from .conftest import Keys, Reply, Stack, Upstream, send, start_envoy, start_scopesvc, start_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -161,6 +163,48 @@ def test_envoy_route_names_its_endpoint(stack: Stack, keys: Keys) -> None:
                                                 "endpoint": "GET /users/me"}
     denied = send(stack.ports["envoy"], "GET", "/profile", bearer(keys.mint(scope="event_types:read")))
     assert denied.status == 403
+
+
+def jwt_filter(config: dict) -> dict:
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    return next(f["typed_config"] for f in manager["http_filters"] if f["name"] == "envoy.filters.http.jwt_authn")
+
+
+def payload_in_header(config: dict) -> None:
+    """What Istio's RequestAuthentication (outputPayloadToHeader) and DENY-without-principal amount to."""
+    jwt = jwt_filter(config)
+    jwt["providers"]["api"]["forward_payload_header"] = "x-jwt-payload"
+    jwt["rules"][0]["requires"] = {"provider_name": "api"}
+
+
+@pytest.fixture(scope="module")
+def payload_header_envoy(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream,
+                         keys: Keys) -> Iterator[int]:
+    tmp = tmp_path_factory.mktemp("payload-header")
+    scopesvc = start_scopesvc(tmp, "--scope-source", "jwt-payload-header")
+    try:
+        envoy, port = start_envoy(tmp, scopesvc.grpc_port, upstream.port, keys, edit=payload_in_header)
+    except Exception:
+        scopesvc.process.stop()
+        raise
+    yield port
+    envoy.stop()
+    scopesvc.process.stop()
+
+
+def test_envoy_payload_header_source(payload_header_envoy: int, keys: Keys, upstream: Upstream) -> None:
+    port = payload_header_envoy
+    assert send(port, "GET", "/users/me", bearer(keys.mint(scope="users:read"))).reached_upstream
+    assert send(port, "DELETE", "/webhook_subscriptions/AB12", bearer(keys.mint(issued=LEGACY_TIME))).reached_upstream
+    before = len(upstream.seen)
+    assert send(port, "GET", "/scheduled_events/AB12", bearer(keys.mint(scope="users:read"))).status == 403
+    # A client's own payload header is replaced by the verified one, or the request has no token at all.
+    forged = base64.urlsafe_b64encode(json.dumps({"iat": LEGACY_TIME}).encode()).decode().rstrip("=")
+    with_token = send(port, "GET", "/scheduled_events/AB12",
+                      bearer(keys.mint(scope="users:read")) | {"x-jwt-payload": forged})
+    assert with_token.status == 403
+    assert send(port, "GET", "/scheduled_events/AB12", {"x-jwt-payload": forged}).status == 401
+    assert len(upstream.seen) == before
 
 
 # -- forward-auth gateways ------------------------------------------------------------------------

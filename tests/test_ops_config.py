@@ -10,6 +10,8 @@ import pytest
 from scopesvc import config
 from scopesvc.cli import build_parser, main
 
+from .conftest import ROOT
+
 
 def resolve(argv: list[str], env: dict[str, str] | None = None) -> config.ServerConfig:
     return config.resolve(build_parser().parse_args(["serve", *argv]), env or {})
@@ -80,3 +82,10 @@ def test_help_documents_every_option(capsys):
     for name in config.FIELDS:
         assert config.flag_name(name) in text and config.env_name(name) in text
     assert "--config" in text and "SCOPESVC_CONFIG" in text
+
+
+def test_every_option_is_documented():
+    docs = ROOT / "docs"
+    text = (docs / "operations.md").read_text() + (docs / "gateways.md").read_text()
+    missing = [config.flag_name(name) for name in config.FIELDS if f"`{config.flag_name(name)}" not in text]
+    assert not missing, f"not in docs/operations.md or docs/gateways.md: {missing}"

@@ -58,7 +58,7 @@ def test_sigterm_reports_not_serving_then_drains_in_flight(tmp_path):
         assert all(len(r.results) == 1000 for r in results)
         wait_for(lambda: NOT_SERVING in statuses)
         assert server.proc.wait(timeout=15) == 0
-        assert time.monotonic() - stopped_at < 6
+        assert time.monotonic() - stopped_at < 10
     finally:
         watch.cancel()
         follower.join(timeout=5)

@@ -23,7 +23,8 @@ from ..policy import RequestError, Token, TokenFormat
 SCOPE_SOURCES = ("jwt-metadata", "jwt-payload-header", "header")
 # The route setting (Envoy `context_extensions`) that names the endpoint: "METHOD /template" or "/template".
 ENDPOINT_EXTENSION = "scopesvc_endpoint"
-_LEGACY_VALUES = (True, "true", "legacy")
+# Exactly JSON true or one of these strings: 1 or 1.0 (equal to True in Python) is not a legacy mark.
+_LEGACY_STRINGS = ("true", "legacy")
 
 # The answer when the request carries no scopes at all: authenticate first (RFC 6750 section 3).
 UNAUTHENTICATED_STATUS = 401
@@ -95,7 +96,8 @@ def token_from_payload(payload: Mapping[str, Any], config: GatewayConfig) -> Tok
         if claim in payload:
             scopes += _scope_list(payload[claim], f"jwt payload claim {claim!r}")
     fmt = TokenFormat.UNSPECIFIED
-    if config.legacy_claim and payload.get(config.legacy_claim) in _LEGACY_VALUES:
+    mark = payload.get(config.legacy_claim) if config.legacy_claim else None
+    if mark is True or (isinstance(mark, str) and mark in _LEGACY_STRINGS):
         fmt = TokenFormat.LEGACY
     issued_at = None
     iat = payload.get("iat")

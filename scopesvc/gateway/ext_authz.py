@@ -82,7 +82,11 @@ class ExtAuthzService(authz_grpc.AuthorizationServicer):
             if payload.WhichOneof("kind") != "struct_value":
                 raise RequestError(f"metadata {config.jwt_metadata_namespace}.{config.jwt_payload_key}",
                                    "is not a JWT payload object")
-            claims = json_format.MessageToDict(payload.struct_value)
+            try:
+                claims = json_format.MessageToDict(payload.struct_value)
+            except ValueError:  # NaN or infinity, which no JSON payload holds
+                raise RequestError(f"metadata {config.jwt_metadata_namespace}.{config.jwt_payload_key}",
+                                   "holds a number JSON cannot carry (NaN or infinity)") from None
         subject = claims.get("sub")
         return token_from_payload(claims, config), subject if isinstance(subject, str) else ""
 

@@ -49,6 +49,9 @@ class BadForwardRequest(ValueError):
 
 def original_request(headers: Message) -> tuple[str, str]:
     """The original (method, URI) from the forward-auth request headers; see the module docstring."""
+    for name in ("x-original-method", "x-original-uri", "x-forwarded-method", "x-forwarded-uri"):
+        if len(headers.get_all(name, ())) > 1:
+            raise BadForwardRequest(f"{name} is sent more than once")
     original = (headers.get("x-original-method"), headers.get("x-original-uri"))
     forwarded = (headers.get("x-forwarded-method"), headers.get("x-forwarded-uri"))
     chosen = original if original != (None, None) else forwarded
@@ -73,6 +76,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the body is never read, so this connection cannot be reused
         try:
             method, uri = original_request(self.headers)
+            if len(self.headers.get_all(self.server.config.scope_header, ())) > 1:
+                raise BadForwardRequest(f"{self.server.config.scope_header} is sent more than once")
             scopes = self.headers.get(self.server.config.scope_header)
             token = None if scopes is None else token_from_header(scopes, self.server.config)
             answer = self.server.decide(token, method, uri)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -122,3 +124,10 @@ def test_engine_failure_is_500_never_an_answer(engine: Engine) -> None:
         assert ask(running, nginx_style("GET", "/users/me", "users:read")).status == 500
     finally:
         running.close()
+
+
+def test_serve_rejects_an_empty_gateway_header_name() -> None:
+    result = subprocess.run([sys.executable, "-m", "scopesvc", "serve", "--port", "0", "--metrics-port", "0",
+                             "--scope-header", ""], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "scope_header: must not be empty" in result.stderr

@@ -82,21 +82,19 @@ class Decider:
                 attributes: Mapping[str, str] | None) -> Outcome:
         start = time.perf_counter()
         revision = engine.catalog.revision
-        decision: Decision | None = None
-        cached = False
-        if self.cache.enabled:
+        if not self.cache.enabled:
+            decision, cached = engine.check(token, method, path), False
+        else:
             key = decision_key(engine, token, method, path)
-            decision = self.cache.get(key)
-            cached = decision is not None
-            if cached:
-                self.metrics.cache_hits.inc()
-            else:
+            hit = self.cache.get(key)
+            cached = hit is not None
+            if hit is None:
                 self.metrics.cache_misses.inc()
                 decision = engine.check(token, method, path)
-                self.cache.put(key, decision)
-        else:
-            decision = engine.check(token, method, path)
-        assert decision is not None
+                self.cache.put(key, decision)  # reached only when the engine answered: errors are not cached
+            else:
+                self.metrics.cache_hits.inc()
+                decision = hit
         shadowed = self.dry_run and not decision.allowed
         seconds = time.perf_counter() - start
         metrics = self.metrics

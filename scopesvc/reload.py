@@ -75,7 +75,10 @@ class CatalogReloader:
         while True:
             await asyncio.sleep(self.interval)
             if fingerprint(self.path) != self._seen:
-                await self.reload("file change")
+                try:
+                    await self.reload("file change")
+                except Exception:  # keep watching whatever went wrong
+                    log.exception("catalog reload failed")
 
     async def reload(self, cause: str) -> bool:
         """Load the file now; swap when its bytes differ. True when a new catalog is serving."""

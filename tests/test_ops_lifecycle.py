@@ -188,18 +188,21 @@ def test_max_message_bytes():
 
 
 def test_max_concurrent_rpcs():
+    """Concurrent slow batches against a limit of one: the excess is refused, nothing else fails."""
     batch = pb.CheckBatchRequest(checks=[pb.CheckRequest(token=token("users:read"), method="GET",
                                                          path=f"/scheduled_events/{i}") for i in range(1000)])
-    with running(max_concurrent_rpcs=1, cache_size=0) as (_, stub):
-        with futures.ThreadPoolExecutor(8) as pool:
-            outcomes = list(pool.map(lambda _: _code(stub, batch), range(16)))
-    assert grpc.StatusCode.OK in outcomes and grpc.StatusCode.RESOURCE_EXHAUSTED in outcomes
-    assert set(outcomes) == {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
+    codes: set[grpc.StatusCode] = set()
+    with running(max_concurrent_rpcs=1, cache_size=0) as (_, stub), futures.ThreadPoolExecutor(8) as pool:
+        for _round in range(5):
+            codes.update(pool.map(lambda _: _code(stub, batch), range(16)))
+            if grpc.StatusCode.RESOURCE_EXHAUSTED in codes:
+                break
+    assert codes == {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
 
 
 def _code(stub: pb_grpc.ScopeServiceStub, batch: pb.CheckBatchRequest) -> grpc.StatusCode:
     try:
-        stub.CheckBatch(batch, timeout=20)
+        stub.CheckBatch(batch, timeout=30)
     except grpc.RpcError as exc:
         return exc.code()
     return grpc.StatusCode.OK

@@ -143,8 +143,8 @@ def _convert(f: dataclasses.Field, value: Any, where: str) -> Any:
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise ValueError("expected a string")
             result = str(value)
-        elif isinstance(value, bool):
-            raise ValueError(f"expected {kind.__name__}")
+        elif isinstance(value, bool) or (kind is int and isinstance(value, float)):
+            raise ValueError(f"expected {'an integer' if kind is int else 'a number'}")
         else:
             result = kind(value)
     except (TypeError, ValueError) as exc:

@@ -45,6 +45,7 @@ def test_precedence_flags_over_env_over_file(tmp_path):
         ([], {}, "colour: blue\n", "unknown option 'colour'"),
         ([], {}, "- port\n", "must be a mapping"),
         ([], {}, "port: [1]\n", "port: bad value [1]"),
+        ([], {}, "port: 7.5\n", "port: bad value 7.5: expected an integer"),
         (["--port", "70000"], {}, None, "port: must be 0..65535"),
         (["--tls-cert", "c.pem"], {}, None, "--tls-cert and --tls-key go together"),
         (["--tls-client-ca", "ca.pem"], {}, None, "mutual TLS needs --tls-cert"),

@@ -13,7 +13,6 @@ import cProfile
 import io
 import json
 import os
-import platform
 import pstats
 import shutil
 import subprocess
@@ -21,13 +20,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from scopesvc import catalog_files
 from scopesvc.policy import Engine
 from scopesvc.v1 import scopesvc_pb2 as pb
 
-from . import cerbos, h2load, inprocess, report, servers, synthetic, tools, workload
+from . import cerbos, h2load, inprocess, metrics, report, servers, synthetic, tools, workload
 
 CHECK = "/scopesvc.v1.ScopeService/Check"
 CHECK_BATCH = "/scopesvc.v1.ScopeService/CheckBatch"
@@ -56,32 +57,40 @@ def verify_cerbos(port: int, engine: Engine, cases: list[workload.Case]) -> list
             for c, r in zip(cases, replies) if cerbos.allowed(r, c) != expected(engine, c)[0]]
 
 
-def frame_sizes(port: int, method: str, bodies: list[bytes]) -> list[int]:
-    """The framed size of each body's answer, asked once outside h2load."""
-    return [5 + len(r) for r in servers.raw_calls(port, method, [b[5:] for b in bodies])]
-
-
-def load_runs(label: str, port: int, method: str, bodies: list[bytes], cfg: argparse.Namespace,
-              rates: list[int]) -> dict[str, Any]:
-    """Warm up, then saturation at IN_FLIGHT streams, then each fixed rate."""
+def grpc_loads(port: int, method: str, bodies: list[bytes]) -> list[h2load.Load]:
+    """One h2load load per body, each expecting the framed size of its answer asked once outside h2load."""
+    replies = servers.raw_calls(port, method, [b[5:] for b in bodies])
     uri = f"http://127.0.0.1:{port}{method}"
-    frames = frame_sizes(port, method, bodies)
-    h2load.run(label, uri, bodies, frames, streams=IN_FLIGHT, seconds=1)
-    out = {"saturation": h2load.run(label, uri, bodies, frames, streams=IN_FLIGHT, seconds=cfg.seconds)}
-    for rate in rates:
-        out[rate] = h2load.run(label, uri, bodies, frames, streams=IN_FLIGHT, seconds=cfg.rate_seconds, rate=rate)
+    return [h2load.Load(uri, body, frame=5 + len(reply)) for body, reply in zip(bodies, replies)]
+
+
+def load_runs(label: str, loads: list[h2load.Load], cfg: argparse.Namespace, rates: list[int],
+              counted: Callable[[], Counter[str]] | None = None, reasons: list[str] | None = None) -> dict[Any, Any]:
+    """Warm up, then saturation at IN_FLIGHT streams, then each fixed rate.
+
+    With `counted` (the server's decision counters by reason) and `reasons` (each load's expected
+    reason), each run also checks the server decided every answered request with its reason.
+    """
+    h2load.run(label, loads, streams=IN_FLIGHT, seconds=1)
+    out: dict[Any, Any] = {}
+    for key, rate, seconds in [("saturation", 0, cfg.seconds)] + [(r, r, cfg.rate_seconds) for r in rates]:
+        before = counted() if counted else None
+        result = h2load.run(label, loads, streams=IN_FLIGHT, seconds=seconds, rate=rate)
+        if counted and before is not None and reasons:
+            result.bad_bodies += metrics.check_counts(counted() - before, reasons, result, IN_FLIGHT)
+        out[key] = result
     return out
 
 
-def py_spy(pid: int, seconds: float, uri: str, bodies: list[bytes], frames: list[int], workdir: Path) -> str:
-    """A py-spy profile (top functions by own time) of `pid` while h2load saturates it."""
+def py_spy(pid: int, seconds: float, loads: list[h2load.Load], workdir: Path) -> str:
+    """A py-spy profile (functions by samples) of `pid` while h2load saturates it."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         return "(py-spy not available)"
     out = workdir / "profile.txt"
     proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--format", "raw",
                              "--output", str(out), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    h2load.run("profile", uri, bodies, frames, streams=IN_FLIGHT, seconds=seconds)
+    h2load.run("profile", loads, streams=IN_FLIGHT, seconds=seconds)
     proc.wait(60)
     return report.collapse_profile(out) if out.exists() else "(py-spy produced no profile)"
 
@@ -113,47 +122,51 @@ def inprocess_section(cfg: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return result
 
 
+def batch_bodies(mix: list[workload.Case], size: int) -> list[bytes]:
+    """8 CheckBatch requests of `size` checks each, consecutive slices of the (repeated) mix."""
+    repeated = mix * (8 * size // len(mix) + 1)
+    return [workload.grpc_frame(pb.CheckBatchRequest(
+        checks=[c.request() for c in repeated[i * size:(i + 1) * size]]).SerializeToString()) for i in range(8)]
+
+
 def rpc_section(cfg: argparse.Namespace, workdir: Path, engine: Engine) -> dict[str, Any]:
     mix = workload.full_mix(engine.catalog)
     chosen = workload.representative(mix)
     bodies = [workload.grpc_frame(c.request().SerializeToString()) for c in chosen]
+    reasons = [engine.check(c.token, c.method, c.path).reason.name for c in chosen]
     result: dict[str, Any] = {"mix": [c.label for c in chosen], "full_mix_size": len(mix), "runs": {}, "checks": {}}
     rates = cfg.rates
 
-    port = servers.free_port()
-    with servers.running(servers.scopesvc_cmd(port), port, workdir / "scopesvc.log") as proc:
-        result["checks"]["scopesvc full mix"] = verify_scopesvc(port, engine, mix)
-        result["runs"]["scopesvc"] = load_runs("scopesvc", port, CHECK, bodies, cfg, rates)
-        sizes = frame_sizes(port, CHECK, bodies)
-        result["batch"] = {}
-        for size in cfg.batch_sizes:
-            batch_bodies = [workload.grpc_frame(pb.CheckBatchRequest(
-                checks=[c.request() for c in (mix[i * size:(i + 1) * size] if size * 8 <= len(mix) else
-                                              (mix * (size // len(mix) + 2))[i * size:(i + 1) * size])]
-            ).SerializeToString()) for i in range(8)]
-            uri = f"http://127.0.0.1:{port}{CHECK_BATCH}"
-            frames = frame_sizes(port, CHECK_BATCH, batch_bodies)
-            h2load.run("warm", uri, batch_bodies, frames, streams=16, seconds=1)
-            result["batch"][size] = h2load.run(f"batch {size}", uri, batch_bodies, frames, streams=16, seconds=cfg.seconds)
-        if cfg.profile:
-            result["server_profile"] = py_spy(proc.pid, cfg.seconds, f"http://127.0.0.1:{port}{CHECK}", bodies,
-                                              sizes, workdir)
-    median = sorted(sizes)[len(sizes) // 2] - 5
-    result["noop_response_bytes"] = median
+    # scopesvc as `serve` runs it, without the decision cache: the h2load bodies repeat, so a
+    # cache would answer every request from memory, which real traffic (ids vary) does not.
+    for workers in sorted({1, cfg.workers}):
+        name = "scopesvc" if workers == 1 else f"scopesvc --workers {workers}"
+        port, metrics_port = servers.free_port(), servers.free_ports(workers)
+        cmd = servers.scopesvc_cmd(port, metrics_port, workers=workers, cache_size=0)
+        with servers.running(cmd, port, workdir / f"{name}.log") as proc:
+            counted = metrics.counter(metrics_port, workers)
+            result["checks"][f"{name}: full mix"] = verify_scopesvc(port, engine, mix)
+            loads = grpc_loads(port, CHECK, bodies)
+            result["runs"][name] = load_runs(name, loads, cfg, rates if workers == 1 else [], counted, reasons)
+            if workers == 1:
+                result["batch"] = {}
+                for size in cfg.batch_sizes:
+                    batch = grpc_loads(port, CHECK_BATCH, batch_bodies(mix, size))
+                    h2load.run("warm-up", batch, streams=16, seconds=1)
+                    result["batch"][size] = h2load.run(f"batch {size}", batch, streams=16, seconds=cfg.seconds)
+                if cfg.profile:
+                    result["server_profile"] = py_spy(proc.pid, cfg.seconds, loads, workdir)
+    result["noop_response_bytes"] = sorted(load.frame for load in loads)[len(loads) // 2] - 5
 
-    if cfg.workers > 1:
-        port = servers.free_port()
-        cmd = servers.scopesvc_cmd(port, workers=cfg.workers)
-        if "--workers" in subprocess.run(cmd[:4] + ["--help"], capture_output=True, text=True).stdout:
-            with servers.running(cmd, port, workdir / "scopesvc-workers.log"):
-                result["checks"][f"scopesvc --workers {cfg.workers} full mix"] = verify_scopesvc(port, engine, mix)
-                result["runs"][f"scopesvc --workers {cfg.workers}"] = load_runs(
-                    "workers", port, CHECK, bodies, cfg, rates)
+    # What the decision cache buys over RPC: the same load with `serve`'s default cache on.
+    port, metrics_port = servers.free_port(), servers.free_ports(1)
+    with servers.running(servers.scopesvc_cmd(port, metrics_port), port, workdir / "scopesvc-cache.log"):
+        result["cache_run"] = load_runs("cache", grpc_loads(port, CHECK, bodies), cfg, [])["saturation"]
 
     port = servers.free_port()
-    with servers.running([sys.executable, "-m", "bench.noop_server", str(port), str(median)], port,
-                         workdir / "noop.log"):
-        result["runs"]["no-op grpcio"] = load_runs("noop", port, CHECK, bodies, cfg, rates)
+    with servers.running([sys.executable, "-m", "bench.noop_server", str(port), str(result["noop_response_bytes"])],
+                         port, workdir / "noop.log"):
+        result["runs"]["no-op grpcio"] = load_runs("noop", grpc_loads(port, CHECK, bodies), cfg, rates)
 
     binary = tools.cerbos() if cfg.cerbos else None
     if binary is not None:
@@ -163,9 +176,9 @@ def rpc_section(cfg: argparse.Namespace, workdir: Path, engine: Engine) -> dict[
         try:
             servers.wait_for_port(grpc_port, proc)
             time.sleep(0.5)
-            result["checks"]["cerbos full mix"] = verify_cerbos(grpc_port, engine, mix)
-            cerbos_bodies = [cerbos.body(c) for c in chosen]
-            result["runs"]["cerbos"] = load_runs("cerbos", grpc_port, cerbos.METHOD_PATH, cerbos_bodies, cfg, rates)
+            result["checks"]["cerbos: full mix"] = verify_cerbos(grpc_port, engine, mix)
+            loads = grpc_loads(grpc_port, cerbos.METHOD_PATH, [cerbos.body(c) for c in chosen])
+            result["runs"]["cerbos"] = load_runs("cerbos", loads, cfg, rates)
             result["cerbos_version"] = tools.version([str(binary), "--version"])
         finally:
             proc.terminate()

@@ -16,7 +16,6 @@ from pathlib import Path
 
 _DONE = re.compile(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored")
 _DATA = re.compile(r"traffic: .*?, .*? headers .*?, \S+ \((\d+)\) data")
-_FINISHED = re.compile(r"finished in ([\d.]+)(s|ms)")
 
 
 @dataclass
@@ -26,6 +25,7 @@ class Result:
     succeeded: int
     failed: int
     latencies_us: list[int] = field(default_factory=list)
+    per_load: list[int] = field(default_factory=list)
     data_bytes: int = 0
     bad_bodies: list[str] = field(default_factory=list)
 
@@ -46,44 +46,61 @@ class Result:
         return self.failed == 0 and not self.bad_bodies and self.succeeded > 0
 
 
-def run(label: str, uri: str, bodies: list[bytes], expected_response_frames: list[int], *,
-        streams: int, seconds: float, rate: int = 0) -> Result:
-    """Run one h2load per body concurrently; `streams` in flight in total, or `rate` requests/s in total.
+@dataclass(frozen=True)
+class Load:
+    """What one h2load process sends, and what every answer must be.
 
-    `expected_response_frames[i]` is the length of body i's framed response (5 + message bytes).
+    `frame`: the framed size of the verified gRPC answer (its DATA bytes per request); or, for
+    plain HTTP, `status`: the HTTP status class every answer must have ("2xx", "4xx").
     """
-    k = len(bodies)
+
+    uri: str
+    body: bytes | None = None
+    headers: tuple[str, ...] = ("content-type: application/grpc", "te: trailers")
+    frame: int = 0
+    status: str = ""
+
+
+_STATUS = re.compile(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx")
+
+
+def run(label: str, loads: list[Load], *, streams: int, seconds: float, rate: int = 0) -> Result:
+    """Run one h2load per load concurrently: `streams` in flight in total, or `rate` requests/s in total."""
+    k = len(loads)
     with tempfile.TemporaryDirectory(prefix="h2load-") as tmp:
         procs = []
-        for i, body in enumerate(bodies):
-            data = Path(tmp, f"body{i}")
-            data.write_bytes(body)
-            cmd = ["h2load", "-c", "1", "-t", "1", f"--duration={seconds:g}",
-                   "-d", str(data), f"--log-file={tmp}/log{i}",
-                   "-H", "content-type: application/grpc", "-H", "te: trailers"]
+        for i, load in enumerate(loads):
+            cmd = ["h2load", "-c", "1", "-t", "1", f"--duration={seconds:g}", f"--log-file={tmp}/log{i}"]
+            if load.body is not None:
+                Path(tmp, f"body{i}").write_bytes(load.body)
+                cmd += ["-d", f"{tmp}/body{i}"]
+            for header in load.headers:
+                cmd += ["-H", header]
             if rate:
-                share = rate // k + (1 if i < rate % k else 0)
-                cmd += ["-m", "16", f"--rps={share}"]
+                cmd += ["-m", "16", f"--rps={rate // k + (1 if i < rate % k else 0)}"]
             else:
                 cmd += ["-m", str(streams // k + (1 if i < streams % k else 0))]
-            procs.append(subprocess.Popen([*cmd, uri], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            procs.append(subprocess.Popen([*cmd, load.uri], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
         result = Result(label, seconds, 0, 0)
-        for i, proc in enumerate(procs):
+        for i, (load, proc) in enumerate(zip(loads, procs)):
             out, _ = proc.communicate(timeout=seconds + 60)
-            done = _DONE.search(out)
-            data = _DATA.search(out)
-            if done is None or data is None:
+            done, data, status = _DONE.search(out), _DATA.search(out), _STATUS.search(out)
+            if done is None or data is None or status is None:
                 raise RuntimeError(f"h2load output not understood:\n{out}")
             succeeded, failed = int(done.group(4)), int(done.group(5)) + int(done.group(6))
             result.succeeded += succeeded
+            result.per_load.append(succeeded)
             result.failed += failed
             data_bytes = int(data.group(1))
             result.data_bytes += data_bytes
-            if data_bytes != succeeded * expected_response_frames[i]:
-                result.bad_bodies.append(
-                    f"body {i}: {data_bytes} DATA bytes for {succeeded} answers of {expected_response_frames[i]}")
+            if load.frame and data_bytes != succeeded * load.frame:
+                result.bad_bodies.append(f"load {i}: {data_bytes} DATA bytes for {succeeded} answers of {load.frame}")
+            if load.status:
+                counts = dict(zip(("2xx", "3xx", "4xx", "5xx"), map(int, status.groups())))
+                if counts[load.status] != sum(counts.values()):
+                    result.bad_bodies.append(f"load {i}: status codes {counts}, expected all {load.status}")
             for line in Path(tmp, f"log{i}").read_text().splitlines():
                 parts = line.split("\t")
-                if len(parts) >= 3 and parts[1] == "200":
+                if len(parts) >= 3:
                     result.latencies_us.append(int(parts[2]))
         return result

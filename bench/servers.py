@@ -53,15 +53,28 @@ def running(cmd: list[str], port: int, log: Path, env: dict[str, str] | None = N
                 proc.wait()
 
 
-def scopesvc_cmd(port: int, catalog: str = "", workers: int = 1) -> list[str]:
-    cmd = [sys.executable, "-m", "scopesvc", "serve", "--port", str(port), "--log-level", "warning"]
-    options = subprocess.run(cmd[:4] + ["--help"], capture_output=True, text=True).stdout
-    if "--metrics-port" in options:
-        cmd += ["--metrics-port", "0"]
-    if catalog:
-        cmd += ["--catalog", catalog]
-    if workers > 1:
-        cmd += ["--workers", str(workers)]
+def free_ports(n: int) -> int:
+    """The first of `n` consecutive free loopback ports."""
+    for _ in range(100):
+        base = free_port()
+        if base + n > 65535:
+            continue
+        try:
+            for port in range(base, base + n):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {n} consecutive free ports")
+
+
+def scopesvc_cmd(port: int, metrics_port: int, workers: int = 1, cache_size: int | None = None) -> list[str]:
+    """`scopesvc serve` with its defaults, except the ports and, when given, the decision cache size."""
+    cmd = [sys.executable, "-m", "scopesvc", "serve", "--port", str(port), "--metrics-port", str(metrics_port),
+           "--log-level", "warning", "--workers", str(workers)]
+    if cache_size is not None:
+        cmd += ["--cache-size", str(cache_size)]
     return cmd
 
 

@@ -34,7 +34,8 @@ from .model import (
 )
 from .paths import MalformedPath
 
-_VALID_FORMATS = frozenset(TokenFormat)
+_FORMATS = {int(f): f for f in TokenFormat}
+_MAX_ANSWERS = 100_000
 _NO_SCOPES_MESSAGE = {
     TokenKind.PERSONAL_ACCESS_TOKEN: (
         "this personal access token has no scopes: create a new token with the scopes it needs"
@@ -64,15 +65,18 @@ class Engine:
         self.legacy_scopes: tuple[str, ...] = tuple(universe.to_names(universe.minimal(everything)))
         self._unknown_endpoint_challenge = bearer_challenge("insufficient_scope", "Unknown endpoint")
         self._invalid_token_challenge = bearer_challenge("invalid_token", "Unknown token format")
+        # Answers for tokens without unknown scopes, by (endpoint key, format, missing mask).
+        self._answers: dict[tuple[str, TokenFormat, int], Decision] = {}
 
     # -- tokens ---------------------------------------------------------------------------
 
     def token_format(self, token: Token) -> TokenFormat | None:
         """The token's effective format; None when its format value is unknown."""
-        if token.format not in _VALID_FORMATS:
+        fmt = _FORMATS.get(token.format)
+        if fmt is None:
             return None
-        if token.format != TokenFormat.UNSPECIFIED:
-            return TokenFormat(token.format)
+        if fmt != TokenFormat.UNSPECIFIED:
+            return fmt
         cutover = self.catalog.scopes_introduced_at
         if token.issued_at is not None and cutover is not None and token.issued_at < cutover:
             return TokenFormat.LEGACY
@@ -110,19 +114,38 @@ class Engine:
         universe = catalog.universe
         unknown = tuple(universe.unknown(token.scopes)) if token.scopes else ()
         if fmt == TokenFormat.LEGACY:
-            return Decision(True, Reason.ALLOWED_LEGACY_TOKEN, "legacy token: full access", endpoint,
-                            (), unknown, fmt, 200, "", "")
+            return self._answer(endpoint, fmt, 0, unknown)
         if not token.scopes:
             return Decision(False, Reason.NO_SCOPES, _NO_SCOPES_MESSAGE.get(token.kind, _NO_SCOPES_DEFAULT),
                             endpoint, endpoint.scopes, unknown, fmt, 403, endpoint.www_authenticate,
                             endpoint.deny_body)
-        missing = endpoint.mask & ~universe.effective(token.scopes)
-        if not missing:
-            return Decision(True, Reason.ALLOWED, "the token grants every required scope", endpoint,
-                            (), unknown, fmt, 200, "", "")
-        names = tuple(universe.iter_names(universe.minimal(missing)))
-        return Decision(False, Reason.INSUFFICIENT_SCOPE, f"missing scope(s): {' '.join(names)}", endpoint,
-                        names, unknown, fmt, 403, endpoint.www_authenticate, endpoint.deny_body)
+        return self._answer(endpoint, fmt, endpoint.mask & ~universe.effective(token.scopes), unknown)
+
+    def _answer(self, endpoint: Endpoint, fmt: TokenFormat, missing: int, unknown: tuple[str, ...]) -> Decision:
+        """The decision for a legacy token, or a scoped one lacking the scopes in `missing`.
+
+        Without unknown scopes it depends on (endpoint, format, missing) alone, so each is built
+        once (at most _MAX_ANSWERS of them): most checks then cost a path match and a lookup.
+        """
+        key = (endpoint.key, fmt, missing)
+        if not unknown:
+            decision = self._answers.get(key)
+            if decision is not None:
+                return decision
+        if fmt == TokenFormat.LEGACY:
+            decision = Decision(True, Reason.ALLOWED_LEGACY_TOKEN, "legacy token: full access", endpoint,
+                                (), unknown, fmt, 200, "", "")
+        elif not missing:
+            decision = Decision(True, Reason.ALLOWED, "the token grants every required scope", endpoint,
+                                (), unknown, fmt, 200, "", "")
+        else:
+            universe = self.catalog.universe
+            names = tuple(universe.iter_names(universe.minimal(missing)))
+            decision = Decision(False, Reason.INSUFFICIENT_SCOPE, f"missing scope(s): {' '.join(names)}",
+                                endpoint, names, unknown, fmt, 403, endpoint.www_authenticate, endpoint.deny_body)
+        if not unknown and len(self._answers) < _MAX_ANSWERS:
+            self._answers[key] = decision
+        return decision
 
     def _deny(self, reason: Reason, message: str, endpoint: Endpoint | None, token: Token,
               status: int, challenge: str, body: str) -> Decision:

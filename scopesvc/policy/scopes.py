@@ -64,11 +64,9 @@ class ScopeUniverse:
 
     def unknown(self, names: Iterable[str]) -> list[str]:
         """The names that are not catalog scopes, in order, without repeats."""
-        seen: dict[str, None] = {}
-        for name in names:
-            if name not in self._bit:
-                seen.setdefault(name, None)
-        return list(seen)
+        bits = self._bit
+        unknown = [name for name in names if name not in bits]
+        return list(dict.fromkeys(unknown)) if unknown else unknown
 
     def iter_names(self, mask: int) -> Iterable[str]:
         """Scope names in `mask`, in catalog order."""

@@ -2,7 +2,7 @@
 
 Invariants checked on every input, besides "no exception but MalformedPath":
 - an accepted path decodes to plain segments: no dot segment, no empty segment (but the final
-  one in strict mode), no '/', '\\', '%', '#', '?' or control character in any segment;
+  one in strict mode), no '/', '\\', '%' or control character in any segment;
 - re-encoding the segments and splitting again gives the same segments (one meaning only);
 - an allowed request's endpoint template matches the decoded segments, segment by segment;
 - a malformed path is never allowed, not even for a legacy (full-access) token.
@@ -24,7 +24,7 @@ ENGINES = [Engine(catalog_files.load_default()),
            Engine(catalog_files.load_file(catalog_files.Path(catalog_files.__file__).parent / "catalogs" / "example-tasks.yaml"))]
 METHODS = ["GET", "POST", "HEAD", "DELETE", "PATCH", "get"]
 LEGACY = Token(format=TokenFormat.LEGACY)
-_BAD = set("/\\%#?") | {chr(c) for c in range(0x21)} | {chr(c) for c in range(0x7F, 0xA0)}
+_BAD = set("/\\%") | {chr(c) for c in range(0x21)} | {chr(c) for c in range(0x7F, 0xA0)}
 
 
 def check_segments(target: str, segments: list[str], strict: bool) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SECONDS = int(os.environ.get("SCOPESVC_FUZZ_SECONDS", "8"))
+SECONDS = int(os.environ.get("SCOPESVC_FUZZ_SECONDS", "6"))
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -138,7 +138,7 @@ def requests(draw, doc: dict[str, Any]) -> tuple[str, str]:  # type: ignore[no-u
     return method, path
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.data())
 def test_engine_agrees_with_reference_on_random_catalogs(data):
     doc = data.draw(catalogs())
@@ -183,6 +183,8 @@ def test_server_never_allows_beyond_the_reference(stub, data):
     if stamp is not None:
         message.issued_at.seconds = stamp
         when = dt.datetime.fromtimestamp(stamp, dt.timezone.utc)
+    if not path:
+        return  # an empty path is INVALID_ARGUMENT (tests/test_hardening_grpc.py), not a decision
     response = stub.Check(pb.CheckRequest(token=message, method=method, path=path))
     expected = DEFAULT_REF.allows(scopes, fmt, when, method, path)
     assert response.allowed == expected, (scopes, fmt, stamp, method, path, response)

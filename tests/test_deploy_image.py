@@ -53,6 +53,10 @@ def test_dockerfile_shape():
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert {env[f"SCOPESVC_{name}"] for name in ("HOST", "METRICS_HOST")} == {"0.0.0.0"}
     assert "--no-cache-dir" in " ".join(build.all("RUN"))
+    # .dockerignore excludes everything but what the build stage copies.
+    ignore = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    copied = {source.rstrip("/") for args in build.all("COPY") for source in args.split()[:-1]}
+    assert ignore[0] == "*" and copied == {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
 
 
 def reroot(root: Path, value: str, host_path: str) -> str:

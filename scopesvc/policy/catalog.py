@@ -425,6 +425,8 @@ def _pseudo_scopes(issues: _Issues, raw: Any, scopes: Mapping[str, Scope]) -> di
 def _endpoints(issues: _Issues, raw: Any, universe: ScopeUniverse, scope_ref: Any, error_body: ErrorBody) -> tuple[tuple[Endpoint, ...], PathTrie[Endpoint]]:
     trie: PathTrie[Endpoint] = PathTrie()
     endpoints: list[Endpoint] = []
+    # (WWW-Authenticate, body) by required scopes: endpoints needing the same scopes share one.
+    deny_answers: dict[tuple[str, ...], tuple[str, str]] = {}
     for i, entry in enumerate(issues.entries(raw, "endpoints")):
         where = f"endpoints[{i}]"
         item = issues.mapping(entry, where, ("method", "path", "scopes", "operation_id", "summary"))
@@ -451,19 +453,24 @@ def _endpoints(issues: _Issues, raw: Any, universe: ScopeUniverse, scope_ref: An
         if not valid:
             continue
         key = f"{method} {template}"
+        scopes = tuple(known)
+        answer = deny_answers.get(scopes)
+        if answer is None:
+            answer = deny_answers[scopes] = (
+                bearer_challenge("insufficient_scope", error_body.title, known),
+                json.dumps({"title": error_body.title, "message": error_body.message, "required_scopes": known},
+                           separators=(",", ":")),
+            )
         endpoint = Endpoint(
             method=method,
             template=template,
             key=key,
             operation_id=issues.string(item, "operation_id", where, required=False),
             summary=issues.string(item, "summary", where, required=False),
-            scopes=tuple(known),
+            scopes=scopes,
             mask=universe.mask(known),
-            www_authenticate=bearer_challenge("insufficient_scope", error_body.title, known),
-            deny_body=json.dumps(
-                {"title": error_body.title, "message": error_body.message, "required_scopes": known},
-                separators=(",", ":"),
-            ),
+            www_authenticate=answer[0],
+            deny_body=answer[1],
         )
         clash = trie.add(segments, method, endpoint)
         if clash is not None:

@@ -9,6 +9,7 @@ h2load checks each load's HTTP status: 200 when scopesvc allows, 403 when it den
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,9 @@ def section(cfg: argparse.Namespace, workdir: Path, engine: Engine) -> dict[str,
     with servers.running(cmd, port, workdir / "scopesvc-envoy.log"):
         runs["Envoy + ext_authz -> scopesvc"] = _run_envoy(binary, workdir, "envoy-authz", servers.free_port(), port,
                                                           cases, engine, cfg.seconds)
-    version = tools.version([str(binary), "--version"])
-    note = (f"{version.split('version:')[-1].strip()} with one worker thread (`--concurrency 1`), answering 200 itself; "
+    found = re.search(r"/(\d+\.\d+\.\d+)/", tools.version([str(binary), "--version"]))
+    version = f"Envoy {found.group(1) if found else '?'}"
+    note = (f"{version} with one worker thread (`--concurrency 1`), answering 200 itself; "
             f"{IN_FLIGHT} requests in flight over {len(cases)} GET requests (h2load sends no other method without a "
             "body): " + "; ".join(f"{c.kind}: {c.method} {c.path}" for c in cases) + ". scopesvc runs one process, "
             "cache off. Each load's HTTP status is checked (200 allowed, 403 denied).")

@@ -14,11 +14,11 @@ from .h2load import Result
 COMMAND = "./bench/run"
 
 
-def collapse_profile(path: Path, top: int = 18) -> str:
-    """py-spy raw (collapsed stacks) -> the functions with the most samples, own and inclusive."""
+def collapse_profile(path: Path, top: int = 14) -> str:
+    """py-spy raw (collapsed stacks) -> the share of samples in scopesvc's own code, and the top frames."""
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
-    total = 0
+    total = mine = policy = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
@@ -27,16 +27,25 @@ def collapse_profile(path: Path, top: int = 18) -> str:
         total += n
         frames = stack.split(";")
         own[frames[-1]] += n
-        for frame in set(frames):
+        ours = [f for f in frames if "scopesvc/" in f and not any(e in f for e in _ENTRY_POINTS)]
+        mine += n if ours else 0
+        policy += n if any("scopesvc/policy/" in f for f in ours) else 0
+        for frame in set(ours):
             inclusive[frame] += n
     if not total:
         return "(no samples)"
-    lines = [f"{total} samples. Own time (top {top}):"]
+    lines = [f"{total} samples. In scopesvc's own code (handlers, interceptor, decider, conversion, policy): "
+             f"{100 * mine / total:.1f}%; in the policy core alone: {100 * policy / total:.1f}%. The rest is "
+             "grpcio's server (its Cython code runs inside asyncio's Handle._run and its polling thread), "
+             "the event loop and protobuf.",
+             f"Own time, top {top} frames:"]
     lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(top)]
-    lines.append("Inclusive time of scopesvc and grpc frames (top 12):")
-    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in inclusive.most_common()
-              if "scopesvc/" in frame and "__main__" not in frame][:12]
+    lines.append("Inclusive time of scopesvc frames (top 10):")
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in inclusive.most_common(10)]
     return "\n".join(lines)
+
+
+_ENTRY_POINTS = ("scopesvc/cli.py", "scopesvc/__main__.py", "scopesvc/server.py")
 
 
 def trim_pstats(text: str) -> str:
@@ -132,7 +141,8 @@ def markdown(results: dict[str, Any], cfg: argparse.Namespace) -> str:
         f"{', '.join(f'{x:.2f}' for x in results['load_after'])} (the machine is shared; compare ratios within this run)",
         f"- Python {v['python']}, grpcio {v['grpcio']}, protobuf {v['protobuf']}, {v['h2load']}, "
         f"scopesvc {v['scopesvc']} at commit {v['git']}",
-        f"- Cerbos: {rpc.get('cerbos_version', 'not run')}",
+        f"- Cerbos: {rpc.get('cerbos_version', 'not run')}; "
+        f"{results.get('envoy', {}).get('version', 'Envoy: not run')}",
         f"- run took {results['elapsed_s']:.0f} s",
         "",
         "## Targets",
@@ -272,34 +282,36 @@ def analysis(results: dict[str, Any]) -> list[str]:
         "grpcio asyncio server's own work (HTTP/2 framing, the event loop, protobuf parsing and serialising) "
         "dominates; the py-spy profile above shows what share is scopesvc's own code (decision, conversion, "
         "metrics interceptor and counters).")
-    if not all(met.values()):
-        out.append("- Targets not met, and what would close each gap:")
-        for name, ok in met.items():
-            if ok:
-                continue
-            if "Cerbos" in name:
-                out.append(f"  - {name}: the profile shows the time is in grpcio's Python server loop rather than the "
-                           "decision (which is a few microseconds, see in-process). Closing it needs more processes "
-                           "than cores allow here (`--workers` on a machine with cores to spare), or a server stack "
-                           "that does not run each RPC through Python's event loop (grpcio's sync server with a "
-                           "thread pool is slower still under the GIL).")
-            elif "no-op" in name:
-                out.append(f"  - {name}: the extra work per RPC is scopesvc's conversion to protobuf, the metrics "
-                           "interceptor and decision histogram, and the `rpc` wrapper; see the profile's inclusive "
-                           "times. Building the CheckResponse once per cached decision would remove most of the "
-                           "conversion.")
-            elif "1,000" in name:
-                out.append(f"  - {name}: at a fixed 1,000/s the server is mostly idle, so the tail is scheduling: "
-                           "8 h2load processes, other work on this shared 2-core machine, and Python's garbage "
-                           "collector pausing the event loop. The no-op grpcio server's p99 at the same rate, in the "
-                           "table above, is the floor for any Python gRPC server here.")
-            elif "in-process" in name or "100,000" in name:
-                out.append(f"  - {name}: see the cProfile above: path splitting and the trie walk, the token "
-                           "format and unknown-scope checks, and building the Decision for answers that cannot be "
-                           "reused (tokens with unknown scopes). A compiled path matcher (one regex per catalog) "
-                           "would cut the matching.")
-            elif "loads" in name:
-                out.append(f"  - {name}: compile time is per-endpoint validation and trie insertion in Python.")
+    missed = [name for name, ok in met.items() if not ok]
+    if missed:
+        out.append("- Targets not met, where the time goes, and what would close each gap:")
+    if any("Cerbos" in name for name in missed):
+        out.append("  - Throughput against Cerbos: the server profile shows scopesvc's own code is a small share of "
+                   "the server's samples; the rest is grpcio's asyncio server. One Python process serves on one "
+                   "core, Cerbos (Go) on both. `--workers 2` adds the second core, but here the 8 h2load processes "
+                   "and the machine's other work take it. What would close it: more worker processes on a machine "
+                   "with cores to spare, or a gRPC server whose per-request path is not Python (the decision itself "
+                   "is microseconds, see in-process).")
+    if any("no-op" in name for name in missed):
+        out.append("  - Against the no-op server: the extra work per RPC is the metrics interceptor and decision "
+                   "counters, the `rpc` error-mapping wrapper and building the CheckResponse (see the inclusive "
+                   "times). Serializing each reusable answer once would remove most of the conversion.")
+    if any("1,000" in name for name in missed):
+        noop = runs["no-op grpcio"].get(1000)
+        floor = f" (the no-op grpcio server's p99 at 1,000/s in this run: {noop.percentile(99):.2f} ms)" if noop else ""
+        out.append("  - p99 at 1,000/s: at that rate the server is mostly idle, so the tail is scheduling, not work: "
+                   "h2load's paced clients send in small bursts, 8 h2load processes and other work share 2 cores, "
+                   f"and Python's garbage collector pauses the event loop{floor}. Closing it needs an idle core per "
+                   "server process and collection tuned for the server (e.g. `gc.freeze()` after loading the "
+                   "catalog); neither is in the decision.")
+    if any("in-process" in name or "100,000 endpoints" in name for name in missed):
+        out.append("  - In-process decision: see the cProfile: splitting the path and walking the trie, the token "
+                   "format and unknown-scope checks, then a dictionary lookup for the reusable answer (a new "
+                   "Decision only for tokens holding unknown scopes). A catalog compiled into one regular "
+                   "expression per method would replace the split and walk.")
+    if any("loads" in name for name in missed):
+        out.append("  - Catalog load: compile time is per-endpoint validation and trie insertion in Python; "
+                   "validating once and loading a pre-compiled (pickled) catalog would skip it.")
     return out
 
 

@@ -158,10 +158,11 @@ def rpc_section(cfg: argparse.Namespace, workdir: Path, engine: Engine) -> dict[
                     result["server_profile"] = py_spy(proc.pid, cfg.seconds, loads, workdir)
     result["noop_response_bytes"] = sorted(load.frame for load in loads)[len(loads) // 2] - 5
 
-    # What the decision cache buys over RPC: the same load with `serve`'s default cache on.
-    port, metrics_port = servers.free_port(), servers.free_ports(1)
-    with servers.running(servers.scopesvc_cmd(port, metrics_port), port, workdir / "scopesvc-cache.log"):
-        result["cache_run"] = load_runs("cache", grpc_loads(port, CHECK, bodies), cfg, [])["saturation"]
+    if not cfg.quick:
+        # What the decision cache buys over RPC: the same load with `serve`'s default cache on.
+        port, metrics_port = servers.free_port(), servers.free_ports(1)
+        with servers.running(servers.scopesvc_cmd(port, metrics_port), port, workdir / "scopesvc-cache.log"):
+            result["cache_run"] = load_runs("cache", grpc_loads(port, CHECK, bodies), cfg, [])["saturation"]
 
     port = servers.free_port()
     with servers.running([sys.executable, "-m", "bench.noop_server", str(port), str(result["noop_response_bytes"])],

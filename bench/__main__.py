@@ -19,9 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from scopesvc import catalog_files

@@ -16,7 +16,6 @@ import grpc
 
 from scopesvc.v1 import scopesvc_pb2 as pb
 
-CHECK = "/scopesvc.v1.ScopeService/Check"
 
 
 def response_of_size(size: int) -> pb.CheckResponse:

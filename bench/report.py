@@ -170,7 +170,10 @@ def markdown(results: dict[str, Any], cfg: argparse.Namespace) -> str:
         "of token that applies) with a gRPC client; scopesvc's answers (allowed, reason, missing scopes, endpoint) "
         "must equal the in-process core's, and Cerbos's allow/deny must equal scopesvc's. (2) For every h2load run, "
         "the DATA bytes h2load received must equal (answers x the framed size of that body's verified answer): an "
-        "error status carries no message, so a single failed RPC breaks the equality.",
+        "error status carries no message, so a single failed RPC breaks the equality. (3) For scopesvc, its own "
+        "`scopesvc_decisions_total` counters (summed over workers) must have grown, reason by reason, by what "
+        "h2load got answered for each body's expected reason (plus at most the 64 requests cut off in flight). "
+        "Envoy runs check every HTTP status instead (200 where allowed, 403 where denied).",
         "",
     ]
     for name, problems in rpc["checks"].items():

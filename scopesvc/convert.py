@@ -38,14 +38,15 @@ def check_strings(values: Sequence[str], field: str, limit: int, length: int = M
 
 
 def token_from_proto(message: pb.Token, field: str = "token") -> Token:
+    prefix = f"{field}." if field else ""
     scopes = tuple(message.scopes)
-    check_strings(scopes, f"{field}.scopes", MAX_SCOPES, MAX_SCOPE_LENGTH)
+    check_strings(scopes, f"{prefix}scopes", MAX_SCOPES, MAX_SCOPE_LENGTH)
     issued_at = None
     if message.HasField("issued_at"):
         try:
             issued_at = message.issued_at.ToDatetime(tzinfo=dt.timezone.utc)
         except (ValueError, OverflowError) as exc:
-            raise RequestError(f"{field}.issued_at", f"not a valid timestamp: {exc}") from None
+            raise RequestError(f"{prefix}issued_at", f"not a valid timestamp: {exc}") from None
     return Token(scopes, message.format, issued_at, message.kind)
 
 

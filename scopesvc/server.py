@@ -28,10 +28,9 @@ from .gateway.ext_authz import add_to_server as add_ext_authz
 from .metrics import Metrics
 from .policy import Engine
 from .reload import CatalogReloader
-from .service import ScopeService
+from .service import ScopeService, add_to_server
 from .tls import TlsFiles
 from .v1 import scopesvc_pb2 as pb
-from .v1 import scopesvc_pb2_grpc as pb_grpc
 
 __all__ = ["Server", "ServerConfig", "run"]
 
@@ -73,7 +72,7 @@ class Server:
             options=[("grpc.max_receive_message_length", config.max_message_bytes),
                      ("grpc.max_send_message_length", config.max_message_bytes)],
         )
-        pb_grpc.add_ScopeServiceServicer_to_server(ScopeService(self.decider), self.grpc)
+        add_to_server(ScopeService(self.decider), self.grpc)
         self.gateway = GatewayConfig.from_server_config(config)
         add_ext_authz(ExtAuthzService(self.decider, self.gateway), self.grpc)
         self.forward_auth: ForwardAuthServer | None = None

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -41,12 +42,38 @@ def invalid_argument_status(error: RequestError) -> grpc.Status:
     )
 
 
+class Undecodable:
+    """A request body protobuf could not parse (e.g. invalid UTF-8 in a string field)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _lenient(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """Deserialize, or hand the handler an `Undecodable` so it can answer INVALID_ARGUMENT.
+
+    grpcio answers a deserializer exception with UNKNOWN, which reads as a server fault.
+    """
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except DecodeError as exc:
+            return Undecodable(str(exc) or "malformed protobuf message")
+
+    return deserialize
+
+
 def rpc(method: Callable[[Any, Any, grpc.aio.ServicerContext], R]) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[R]]:
     """Run a synchronous handler body; map RequestError to INVALID_ARGUMENT and bugs to INTERNAL."""
 
     @functools.wraps(method)
     async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
         try:
+            if isinstance(request, Undecodable):
+                raise RequestError("request", f"cannot parse the request message: {request.error}")
             return method(self, request, context)
         except RequestError as exc:
             await context.abort_with_status(invalid_argument_status(exc))
@@ -130,3 +157,18 @@ class ScopeService(pb_grpc.ScopeServiceServicer):
     @rpc
     def GetCatalog(self, request: pb.GetCatalogRequest, context: grpc.aio.ServicerContext) -> pb.CatalogInfo:
         return convert.catalog_info(self.ref.engine)
+
+
+def add_to_server(servicer: ScopeService, server: grpc.aio.Server) -> None:
+    """Register `servicer` as the generated helper does, but with lenient request decoding."""
+    service = pb.DESCRIPTOR.services_by_name["ScopeService"]
+    handlers = {
+        method.name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name),
+            request_deserializer=_lenient(getattr(pb, method.input_type.name).FromString),
+            response_serializer=getattr(pb, method.output_type.name).SerializeToString,
+        )
+        for method in service.methods
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)

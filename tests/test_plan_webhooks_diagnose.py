@@ -202,3 +202,6 @@ def test_migrate_token(stub):
     with pytest.raises(grpc.RpcError) as info:
         stub.MigrateToken(pb.Token(format=9))  # type: ignore[arg-type]
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and bad_request_field(info.value) == "format"
+    with pytest.raises(grpc.RpcError) as info:
+        stub.MigrateToken(pb.Token(scopes=["a:read"] * 1001))
+    assert bad_request_field(info.value) == "scopes"

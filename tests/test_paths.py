@@ -36,6 +36,8 @@ def test_accepted(target, segments):
         ("/users%2fme", "encoded slash"),
         ("/users%5Cme", "encoded slash or backslash"),
         ("/users/%252e%252e", "double percent-encoding"),
+        ("/users/me%3Fadmin=1", "encoded '\\?' or '#'"),
+        ("/users/me%23x", "encoded '\\?' or '#'"),
         ("/users//me", "empty path segment"),
         ("//users/me", "empty path segment"),
         ("/users\\me", "backslash"),

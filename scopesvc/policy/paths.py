@@ -6,7 +6,7 @@ percent-encoding, control characters) is rejected as malformed, so the decision 
 fooled into authorising one resource while the upstream serves another.
 
 Rules (documented in docs/paths.md):
-- the query string (from the first `?`) is ignored for matching;
+- the query string (from the first `?`) is ignored for matching; an encoded `?` or `#` is malformed;
 - a fragment (`#`) is malformed: clients never send one, so its presence means confusion;
 - only origin-form targets (`/a/b`) are accepted: absolute-form (`https://h/a`) is malformed;
 - a trailing slash is stripped (`/users/me/` is `/users/me`) unless the catalog says `strict`,
@@ -35,8 +35,8 @@ class MalformedPath(ValueError):
     """The path is ambiguous or invalid; the message says why."""
 
 
-# A path made only of plain segment characters needs no further checks (the common case).
-_PLAIN = re.compile(r"(?:/[A-Za-z0-9_\-~!$&'()*+,=:@]+)+/?")
+# A path made only of plain segment characters (and without '//') needs no further checks: the common case.
+_PLAIN = re.compile(r"/[A-Za-z0-9_\-~!$&'()*+,=:@/]+")
 # Characters a raw path segment may hold (RFC 3986 pchar, less ';', plus '%' checked below).
 _SEGMENT_CHARS = re.compile(r"[A-Za-z0-9_\-~!$&'()*+,=:@.%]*")
 _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -62,6 +62,9 @@ def _decode(segment: str) -> str:
         raise MalformedPath(f"percent-encoding in segment {segment!r} is not UTF-8") from None
     if "/" in decoded or "\\" in decoded:
         raise MalformedPath(f"encoded slash or backslash in segment {segment!r}")
+    if "?" in decoded or "#" in decoded:
+        # An upstream that decodes and re-parses the path would see a query or fragment here.
+        raise MalformedPath(f"encoded '?' or '#' in segment {segment!r}")
     if "%" in decoded:
         raise MalformedPath(f"double percent-encoding in segment {segment!r}")
     if decoded in (".", ".."):
@@ -98,9 +101,8 @@ def split_path(target: str, strip_trailing_slash: bool = True) -> list[str]:
     """
     if len(target) > MAX_PATH_LENGTH:
         raise MalformedPath(f"path is longer than {MAX_PATH_LENGTH} characters")
-    query = target.find("?")
-    path = target if query < 0 else target[:query]
-    if _PLAIN.fullmatch(path):
+    path = target.partition("?")[0]
+    if _PLAIN.fullmatch(path) and "//" not in path:
         segments = path[1:].split("/")
     else:
         segments = _split_slow(path)

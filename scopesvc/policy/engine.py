@@ -111,15 +111,14 @@ class Engine:
             message = f"unknown token format {token.format}"
             return self._deny(Reason.UNKNOWN_TOKEN_FORMAT, message, endpoint, token, 401,
                               self._invalid_token_challenge, _body("Unauthorized", message))
-        universe = catalog.universe
-        unknown = tuple(universe.unknown(token.scopes)) if token.scopes else ()
+        granted, unknown = catalog.universe.grant(token.scopes)
         if fmt == TokenFormat.LEGACY:
             return self._answer(endpoint, fmt, 0, unknown)
         if not token.scopes:
             return Decision(False, Reason.NO_SCOPES, _NO_SCOPES_MESSAGE.get(token.kind, _NO_SCOPES_DEFAULT),
                             endpoint, endpoint.scopes, unknown, fmt, 403, endpoint.www_authenticate,
                             endpoint.deny_body)
-        return self._answer(endpoint, fmt, endpoint.mask & ~universe.effective(token.scopes), unknown)
+        return self._answer(endpoint, fmt, endpoint.mask & ~granted, unknown)
 
     def _answer(self, endpoint: Endpoint, fmt: TokenFormat, missing: int, unknown: tuple[str, ...]) -> Decision:
         """The decision for a legacy token, or a scoped one lacking the scopes in `missing`.

@@ -49,11 +49,20 @@ class ScopeUniverse:
 
     def effective(self, names: Iterable[str]) -> int:
         """Everything `names` grants: each known scope and all it implies."""
+        return self.grant(names)[0]
+
+    def grant(self, names: Iterable[str]) -> tuple[int, tuple[str, ...]]:
+        """What `names` grants (as `effective`) and the names that are not catalog scopes (as `unknown`), in one pass."""
         closure = self._closure
         mask = 0
+        unknown: dict[str, None] = {}
         for name in names:
-            mask |= closure.get(name, 0)
-        return mask
+            implied = closure.get(name)
+            if implied is None:
+                unknown[name] = None
+            else:
+                mask |= implied
+        return mask, tuple(unknown)
 
     def closure_of(self, mask: int) -> int:
         """Everything the scopes in `mask` grant."""
@@ -64,9 +73,7 @@ class ScopeUniverse:
 
     def unknown(self, names: Iterable[str]) -> list[str]:
         """The names that are not catalog scopes, in order, without repeats."""
-        bits = self._bit
-        unknown = [name for name in names if name not in bits]
-        return list(dict.fromkeys(unknown)) if unknown else unknown
+        return list(self.grant(names)[1])
 
     def iter_names(self, mask: int) -> Iterable[str]:
         """Scope names in `mask`, in catalog order."""

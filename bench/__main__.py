@@ -9,6 +9,7 @@ endpoints, CheckBatch, fixed-rate latency and what a decision cache buys.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import json
@@ -19,8 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from scopesvc import catalog_files
 from scopesvc.policy import Engine
 from scopesvc.v1 import scopesvc_pb2 as pb
 
-from . import cerbos, h2load, inprocess, metrics, report, servers, synthetic, tools, workload
+from . import cerbos, h2load, inprocess, metrics, report, rounds, servers, synthetic, tools, workload
 
 CHECK = "/scopesvc.v1.ScopeService/Check"
 CHECK_BATCH = "/scopesvc.v1.ScopeService/CheckBatch"
@@ -62,24 +61,6 @@ def grpc_loads(port: int, method: str, bodies: list[bytes]) -> list[h2load.Load]
     replies = servers.raw_calls(port, method, [b[5:] for b in bodies])
     uri = f"http://127.0.0.1:{port}{method}"
     return [h2load.Load(uri, body, frame=5 + len(reply)) for body, reply in zip(bodies, replies)]
-
-
-def load_runs(label: str, loads: list[h2load.Load], cfg: argparse.Namespace, rates: list[int],
-              counted: Callable[[], Counter[str]] | None = None, reasons: list[str] | None = None) -> dict[Any, Any]:
-    """Warm up, then saturation at IN_FLIGHT streams, then each fixed rate.
-
-    With `counted` (the server's decision counters by reason) and `reasons` (each load's expected
-    reason), each run also checks the server decided every answered request with its reason.
-    """
-    h2load.run(label, loads, streams=IN_FLIGHT, seconds=1)
-    out: dict[Any, Any] = {}
-    for key, rate, seconds in [("saturation", 0, cfg.seconds)] + [(r, r, cfg.rate_seconds) for r in rates]:
-        before = counted() if counted else None
-        result = h2load.run(label, loads, streams=IN_FLIGHT, seconds=seconds, rate=rate)
-        if counted and before is not None and reasons:
-            result.bad_bodies += metrics.check_counts(counted() - before, reasons, result, IN_FLIGHT)
-        out[key] = result
-    return out
 
 
 def py_spy(pid: int, seconds: float, loads: list[h2load.Load], workdir: Path) -> str:
@@ -134,56 +115,56 @@ def rpc_section(cfg: argparse.Namespace, workdir: Path, engine: Engine) -> dict[
     chosen = workload.representative(mix)
     bodies = [workload.grpc_frame(c.request().SerializeToString()) for c in chosen]
     reasons = [engine.check(c.token, c.method, c.path).reason.name for c in chosen]
-    result: dict[str, Any] = {"mix": [c.label for c in chosen], "full_mix_size": len(mix), "runs": {}, "checks": {}}
-    rates = cfg.rates
-
-    # scopesvc as `serve` runs it, without the decision cache: the h2load bodies repeat, so a
-    # cache would answer every request from memory, which real traffic (ids vary) does not.
-    for workers in sorted({1, cfg.workers}):
-        name = "scopesvc" if workers == 1 else f"scopesvc --workers {workers}"
-        port, metrics_port = servers.free_port(), servers.free_ports(workers)
-        cmd = servers.scopesvc_cmd(port, metrics_port, workers=workers, cache_size=0)
-        with servers.running(cmd, port, workdir / f"{name}.log") as proc:
-            counted = metrics.counter(metrics_port, workers)
+    result: dict[str, Any] = {"mix": [c.label for c in chosen], "full_mix_size": len(mix), "checks": {}}
+    targets: list[rounds.Target] = []
+    with contextlib.ExitStack() as stack:
+        # scopesvc as `serve` runs it, without the decision cache: the h2load bodies repeat, so a
+        # cache would answer every request from memory, which real traffic (ids vary) does not.
+        for workers in sorted({1, cfg.workers}):
+            name = "scopesvc" if workers == 1 else f"scopesvc --workers {workers}"
+            port, metrics_port = servers.free_port(), servers.free_ports(workers)
+            proc = stack.enter_context(servers.running(
+                servers.scopesvc_cmd(port, metrics_port, workers=workers, cache_size=0), port, workdir / f"{name}.log"))
             result["checks"][f"{name}: full mix"] = verify_scopesvc(port, engine, mix)
-            loads = grpc_loads(port, CHECK, bodies)
-            result["runs"][name] = load_runs(name, loads, cfg, rates if workers == 1 else [], counted, reasons)
+            targets.append(rounds.Target(name, grpc_loads(port, CHECK, bodies), workers == 1,
+                                         metrics.counter(metrics_port, workers), reasons))
             if workers == 1:
-                result["batch"] = {}
-                for size in cfg.batch_sizes:
-                    batch = grpc_loads(port, CHECK_BATCH, batch_bodies(mix, size))
-                    h2load.run("warm-up", batch, streams=16, seconds=1)
-                    result["batch"][size] = h2load.run(f"batch {size}", batch, streams=16, seconds=cfg.seconds)
-                if cfg.profile:
-                    result["server_profile"] = py_spy(proc.pid, cfg.seconds, loads, workdir)
-    result["noop_response_bytes"] = sorted(load.frame for load in loads)[len(loads) // 2] - 5
-
-    if not cfg.quick:
-        # What the decision cache buys over RPC: the same load with `serve`'s default cache on.
-        port, metrics_port = servers.free_port(), servers.free_ports(1)
-        with servers.running(servers.scopesvc_cmd(port, metrics_port), port, workdir / "scopesvc-cache.log"):
-            result["cache_run"] = load_runs("cache", grpc_loads(port, CHECK, bodies), cfg, [])["saturation"]
-
-    port = servers.free_port()
-    with servers.running([sys.executable, "-m", "bench.noop_server", str(port), str(result["noop_response_bytes"])],
-                         port, workdir / "noop.log"):
-        result["runs"]["no-op grpcio"] = load_runs("noop", grpc_loads(port, CHECK, bodies), cfg, rates)
-
-    binary = tools.cerbos() if cfg.cerbos else None
-    if binary is not None:
-        grpc_port, http_port = servers.free_port(), servers.free_port()
-        (workdir / "cerbos").mkdir(exist_ok=True)
-        proc = cerbos.start(binary, workdir / "cerbos", engine.catalog, grpc_port, http_port)
-        try:
-            servers.wait_for_port(grpc_port, proc)
-            time.sleep(0.5)
+                scopesvc_port, scopesvc_pid = port, proc.pid
+        noop_bytes = sorted(load.frame for load in targets[0].loads)[len(bodies) // 2] - 5
+        port = servers.free_port()
+        stack.enter_context(servers.running([sys.executable, "-m", "bench.noop_server", str(port), str(noop_bytes)],
+                                            port, workdir / "noop.log"))
+        targets.append(rounds.Target("no-op grpcio", grpc_loads(port, CHECK, bodies)))
+        binary = tools.cerbos() if cfg.cerbos else None
+        if binary is not None:
+            grpc_port = servers.free_port()
+            (workdir / "cerbos").mkdir(exist_ok=True)
+            cmd, env = cerbos.command(binary, workdir / "cerbos", engine.catalog, grpc_port, servers.free_port())
+            stack.enter_context(servers.running(cmd, grpc_port, workdir / "cerbos.log", env))
             result["checks"]["cerbos: full mix"] = verify_cerbos(grpc_port, engine, mix)
-            loads = grpc_loads(grpc_port, cerbos.METHOD_PATH, [cerbos.body(c) for c in chosen])
-            result["runs"]["cerbos"] = load_runs("cerbos", loads, cfg, rates)
+            targets.append(rounds.Target("cerbos", grpc_loads(grpc_port, cerbos.METHOD_PATH,
+                                                              [cerbos.body(c) for c in chosen])))
             result["cerbos_version"] = tools.version([str(binary), "--version"])
-        finally:
-            proc.terminate()
-            proc.wait(15)
+        if not cfg.quick:
+            # What the decision cache buys over RPC: the same load with `serve`'s default cache on.
+            port, metrics_port = servers.free_port(), servers.free_ports(1)
+            stack.enter_context(servers.running(servers.scopesvc_cmd(port, metrics_port), port,
+                                                workdir / "scopesvc-cache.log"))
+            targets.append(rounds.Target("scopesvc, decision cache on", grpc_loads(port, CHECK, bodies), False))
+
+        result["runs"] = rounds.measure(targets, rounds=cfg.rounds, seconds=cfg.seconds,
+                                        rate_seconds=cfg.rate_seconds, rates=cfg.rates, in_flight=IN_FLIGHT)
+        if "scopesvc, decision cache on" in result["runs"]:
+            result["cache_run"] = result["runs"].pop("scopesvc, decision cache on")["saturation"]
+        result["noop_response_bytes"] = noop_bytes
+
+        result["batch"] = {}
+        for size in cfg.batch_sizes:
+            batch = grpc_loads(scopesvc_port, CHECK_BATCH, batch_bodies(mix, size))
+            h2load.run("warm-up", batch, streams=16, seconds=1)
+            result["batch"][size] = h2load.run(f"batch {size}", batch, streams=16, seconds=cfg.seconds)
+        if cfg.profile:
+            result["server_profile"] = py_spy(scopesvc_pid, cfg.seconds, targets[0].loads, workdir)
     return result
 
 
@@ -197,11 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-envoy", dest="envoy", action="store_false", help="skip the Envoy comparison")
     cfg = parser.parse_args(argv)
     if cfg.quick:
-        cfg.seconds, cfg.rate_seconds, cfg.rates = 2, 2, [1000]
+        cfg.seconds, cfg.rate_seconds, cfg.rates, cfg.rounds = 2, 2, [1000], 1
         cfg.catalog_sizes, cfg.batch_sizes, cfg.workers, cfg.profile = [1000], [10], 1, False
         cfg.cerbos = cfg.envoy = False
     else:
-        cfg.seconds, cfg.rate_seconds, cfg.rates = 10, 6, [500, 1000, 2000]
+        cfg.seconds, cfg.rate_seconds, cfg.rates, cfg.rounds = 5, 3, [500, 1000, 2000], 3
         cfg.catalog_sizes, cfg.batch_sizes, cfg.profile = [1000, 10_000, 100_000], [1, 10, 100], True
         cfg.out = cfg.out or tools.ROOT / "BENCHMARKS.md"
     tools.h2load()
@@ -210,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         engine = Engine(catalog_files.load_default())
         results: dict[str, Any] = {"machine": tools.machine(), "versions": tools.versions(),
-                                   "load_before": os.getloadavg(), "argv": sys.argv[1:] if argv is None else argv}
+                                   "load_before": os.getloadavg(), "argv": sys.argv[1:] if argv is None else argv,
+                                   "rounds": cfg.rounds, "seconds": cfg.seconds, "rate_seconds": cfg.rate_seconds}
         results["inprocess"] = inprocess_section(cfg, workdir)
         results["rpc"] = rpc_section(cfg, workdir, engine)
         if cfg.envoy:

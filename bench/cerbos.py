@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +81,8 @@ def allowed(response_bytes: bytes, case: Case) -> bool:
     return response.results[0].actions[case.endpoint.key] == m.EFFECT_ALLOW
 
 
-def start(binary: Path, workdir: Path, catalog: Catalog, grpc_port: int, http_port: int) -> subprocess.Popen[bytes]:
-    """Start `cerbos server` on loopback with the generated policy and no audit log."""
+def command(binary: Path, workdir: Path, catalog: Catalog, grpc_port: int, http_port: int) -> tuple[list[str], dict[str, str]]:
+    """The `cerbos server` command (and environment) serving the generated policy on loopback, no audit log."""
     policies = workdir / "policies"
     write_policy(catalog, policies)
     config = workdir / "config.yaml"
@@ -93,7 +92,4 @@ def start(binary: Path, workdir: Path, catalog: Catalog, grpc_port: int, http_po
         "audit": {"enabled": False},
         "telemetry": {"disabled": True},
     }))
-    env = dict(os.environ, CERBOS_NO_TELEMETRY="1")
-    log = open(workdir / "cerbos.log", "wb")  # noqa: SIM115 - lives as long as the process
-    return subprocess.Popen([str(binary), "server", f"--config={config}", "--log-level=warn"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    return [str(binary), "server", f"--config={config}", "--log-level=warn"], dict(os.environ, CERBOS_NO_TELEMETRY="1")

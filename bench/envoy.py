@@ -9,6 +9,7 @@ h2load checks each load's HTTP status: 200 when scopesvc allows, 403 when it den
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import yaml
 from scopesvc.policy import Engine
 from scopesvc.policy.model import TokenFormat
 
-from . import h2load, servers, tools, workload
+from . import h2load, rounds, servers, tools, workload
 
 IN_FLIGHT = 64
 
@@ -56,18 +57,21 @@ def config(port: int, scopesvc_port: int | None) -> dict[str, Any]:
         "clusters": clusters}}
 
 
-def _run_envoy(binary: Path, workdir: Path, name: str, port: int, scopesvc_port: int | None,
-               cases: list[workload.Case], engine: Engine, seconds: float) -> h2load.Result:
+def _envoy(stack: contextlib.ExitStack, binary: Path, workdir: Path, name: str, scopesvc_port: int | None) -> int:
+    """Start an Envoy (with ext_authz to `scopesvc_port`, or without); return its port."""
+    port = servers.free_port()
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config(port, scopesvc_port)))
     cmd = [str(binary), "-c", str(path), "--disable-hot-restart", "--concurrency", "1", "--log-level", "warn",
            "--base-id", str(port)]
-    with servers.running(cmd, port, workdir / f"{name}.log"):
-        loads = [h2load.Load(f"http://127.0.0.1:{port}{c.path}", headers=(f"x-scopesvc-scopes: {' '.join(c.token.scopes)}",),
-                             status="2xx" if scopesvc_port is None or engine.check(c.token, c.method, c.path).allowed
-                             else "4xx") for c in cases]
-        h2load.run("warm-up", loads, streams=IN_FLIGHT, seconds=1)
-        return h2load.run(name, loads, streams=IN_FLIGHT, seconds=seconds)
+    stack.enter_context(servers.running(cmd, port, workdir / f"{name}.log"))
+    return port
+
+
+def _loads(port: int, cases: list[workload.Case], engine: Engine, authz: bool) -> list[h2load.Load]:
+    return [h2load.Load(f"http://127.0.0.1:{port}{c.path}", headers=(f"x-scopesvc-scopes: {' '.join(c.token.scopes)}",),
+                        status="2xx" if not authz or engine.check(c.token, c.method, c.path).allowed else "4xx")
+            for c in cases]
 
 
 def section(cfg: argparse.Namespace, workdir: Path, engine: Engine) -> dict[str, Any]:
@@ -80,14 +84,17 @@ def section(cfg: argparse.Namespace, workdir: Path, engine: Engine) -> dict[str,
     cases: list[workload.Case] = []
     for kind in ("exact", "write_implies_read", "missing", "unknown") * 2:
         cases.append(next(c for c in mix if c.kind == kind and c not in cases))
-    runs: dict[str, h2load.Result] = {}
-    runs["Envoy, no ext_authz"] = _run_envoy(binary, workdir, "envoy-plain", servers.free_port(), None, cases,
-                                             engine, cfg.seconds)
-    port, metrics_port = servers.free_port(), servers.free_ports(1)
-    cmd = servers.scopesvc_cmd(port, metrics_port, cache_size=0) + ["--scope-source", "header"]
-    with servers.running(cmd, port, workdir / "scopesvc-envoy.log"):
-        runs["Envoy + ext_authz -> scopesvc"] = _run_envoy(binary, workdir, "envoy-authz", servers.free_port(), port,
-                                                          cases, engine, cfg.seconds)
+    with contextlib.ExitStack() as stack:
+        port, metrics_port = servers.free_port(), servers.free_ports(1)
+        cmd = servers.scopesvc_cmd(port, metrics_port, cache_size=0) + ["--scope-source", "header"]
+        stack.enter_context(servers.running(cmd, port, workdir / "scopesvc-envoy.log"))
+        plain = _envoy(stack, binary, workdir, "envoy-plain", None)
+        authz = _envoy(stack, binary, workdir, "envoy-authz", port)
+        targets = [rounds.Target("Envoy, no ext_authz", _loads(plain, cases, engine, False), False),
+                   rounds.Target("Envoy + ext_authz -> scopesvc", _loads(authz, cases, engine, True), False)]
+        measured = rounds.measure(targets, rounds=cfg.rounds, seconds=cfg.seconds, rate_seconds=0, rates=[],
+                                  in_flight=IN_FLIGHT)
+    runs = {name: by_key["saturation"] for name, by_key in measured.items()}
     found = re.search(r"/(\d+\.\d+\.\d+)/", tools.version([str(binary), "--version"]))
     version = f"Envoy {found.group(1) if found else '?'}"
     note = (f"{version} with one worker thread (`--concurrency 1`), answering 200 itself; "

@@ -26,6 +26,7 @@ class Result:
     failed: int
     latencies_us: list[int] = field(default_factory=list)
     per_load: list[int] = field(default_factory=list)
+    round_rps: list[float] = field(default_factory=list)
     data_bytes: int = 0
     bad_bodies: list[str] = field(default_factory=list)
 
@@ -87,7 +88,13 @@ def run(label: str, loads: list[Load], *, streams: int, seconds: float, rate: in
             done, data, status = _DONE.search(out), _DATA.search(out), _STATUS.search(out)
             if done is None or data is None or status is None:
                 raise RuntimeError(f"h2load output not understood:\n{out}")
-            succeeded, failed = int(done.group(4)), int(done.group(5)) + int(done.group(6))
+            counts = dict(zip(("2xx", "3xx", "4xx", "5xx"), map(int, status.groups())))
+            if load.status:  # plain HTTP: every answer counts, and each must have the expected status
+                succeeded, failed = sum(counts.values()), int(done.group(6))
+                if counts[load.status] != succeeded:
+                    result.bad_bodies.append(f"load {i}: status codes {counts}, expected all {load.status}")
+            else:
+                succeeded, failed = int(done.group(4)), int(done.group(5)) + int(done.group(6))
             result.succeeded += succeeded
             result.per_load.append(succeeded)
             result.failed += failed
@@ -95,12 +102,21 @@ def run(label: str, loads: list[Load], *, streams: int, seconds: float, rate: in
             result.data_bytes += data_bytes
             if load.frame and data_bytes != succeeded * load.frame:
                 result.bad_bodies.append(f"load {i}: {data_bytes} DATA bytes for {succeeded} answers of {load.frame}")
-            if load.status:
-                counts = dict(zip(("2xx", "3xx", "4xx", "5xx"), map(int, status.groups())))
-                if counts[load.status] != sum(counts.values()):
-                    result.bad_bodies.append(f"load {i}: status codes {counts}, expected all {load.status}")
             for line in Path(tmp, f"log{i}").read_text().splitlines():
                 parts = line.split("\t")
                 if len(parts) >= 3:
                     result.latencies_us.append(int(parts[2]))
         return result
+
+
+def merge(label: str, rounds: list[Result]) -> Result:
+    """Several runs of the same loads as one: answers and time add up, latencies pool."""
+    merged = Result(label, sum(r.seconds for r in rounds), sum(r.succeeded for r in rounds),
+                    sum(r.failed for r in rounds))
+    for r in rounds:
+        merged.latencies_us += r.latencies_us
+        merged.data_bytes += r.data_bytes
+        merged.bad_bodies += r.bad_bodies
+        merged.round_rps.append(r.rps)
+    merged.per_load = [sum(counts) for counts in zip(*(r.per_load for r in rounds))]
+    return merged

@@ -1,0 +1,46 @@
+"""Measuring several servers fairly on a shared machine: interleaved rounds.
+
+Every server under comparison is running at once (idle ones cost nothing), and each round loads
+them one after the other, at saturation and at each fixed rate. A change in the machine's other
+load then hits all servers alike, so ratios within a run hold; results pool the rounds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import h2load, metrics
+
+
+@dataclass
+class Target:
+    name: str
+    loads: list[h2load.Load]
+    fixed_rates: bool = True  # also measured at the fixed rates
+    counted: Callable[[], Counter[str]] | None = None  # the server's decisions by reason
+    reasons: list[str] | None = None  # each load's expected reason
+
+
+def measure(targets: list[Target], *, rounds: int, seconds: float, rate_seconds: float, rates: list[int],
+            in_flight: int) -> dict[str, dict[Any, h2load.Result]]:
+    """{target name: {"saturation" or rate: pooled Result}}."""
+    for target in targets:
+        h2load.run("warm-up", target.loads, streams=in_flight, seconds=1)
+    steps: list[tuple[Any, int, float]] = [("saturation", 0, seconds)] + [(r, r, rate_seconds) for r in rates]
+    runs: dict[str, dict[Any, list[h2load.Result]]] = {t.name: {} for t in targets}
+    for _ in range(rounds):
+        for key, rate, length in steps:
+            for target in targets:
+                if rate and not target.fixed_rates:
+                    continue
+                before = target.counted() if target.counted else None
+                result = h2load.run(target.name, target.loads, streams=in_flight, seconds=length, rate=rate)
+                if target.counted and before is not None and target.reasons:
+                    result.bad_bodies += metrics.check_counts(target.counted() - before, target.reasons, result,
+                                                              in_flight)
+                runs[target.name].setdefault(key, []).append(result)
+    return {name: {key: h2load.merge(name, results) for key, results in by_key.items()}
+            for name, by_key in runs.items()}

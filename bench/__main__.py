@@ -135,6 +135,13 @@ def rpc_section(cfg: argparse.Namespace, workdir: Path, engine: Engine) -> dict[
         stack.enter_context(servers.running([sys.executable, "-m", "bench.noop_server", str(port), str(noop_bytes)],
                                             port, workdir / "noop.log"))
         targets.append(rounds.Target("no-op grpcio", grpc_loads(port, CHECK, bodies)))
+        if not cfg.quick:
+            port = servers.free_port()
+            stack.enter_context(servers.running(
+                [sys.executable, "-m", "bench.noop_server", str(port), str(noop_bytes), "--interceptor"],
+                port, workdir / "noop-interceptor.log"))
+            targets.append(rounds.Target("no-op grpcio + pass-through interceptor", grpc_loads(port, CHECK, bodies),
+                                         False))
         binary = tools.cerbos() if cfg.cerbos else None
         if binary is not None:
             grpc_port = servers.free_port()

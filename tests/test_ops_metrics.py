@@ -10,7 +10,7 @@ import pytest
 from scopesvc.v1 import scopesvc_pb2 as pb
 
 from .helpers import token
-from .ops_helpers import free_port, promtool, running, sample, scrape
+from .ops_helpers import free_port, promtool, running, sample, scrape, wait_for
 
 SECRET_SCOPE = "tok3n-ish-scope-s3cr3t"
 SECRET_ID = "Zq9-concrete-id-not-a-label"
@@ -41,6 +41,10 @@ def test_decision_and_grpc_metrics_move(served):
     stub.CheckBatch(pb.CheckBatchRequest(checks=[allow, deny, deny]))
     with pytest.raises(grpc.RpcError):
         stub.Check(pb.CheckRequest(method="GET", path="/users/me"))  # no token: INVALID_ARGUMENT
+    check = {"grpc_service": "scopesvc.v1.ScopeService", "grpc_method": "Check", "grpc_type": "unary"}
+    handled_before = sample(before, "grpc_server_handled_total", **check)
+    # The server counts a call after sending its status, so the client can see the status first.
+    wait_for(lambda: sample(scrape(port), "grpc_server_handled_total", **check) - handled_before >= 3)
     after = scrape(port)
 
     def delta(name: str, **labels: str) -> float:
@@ -50,7 +54,6 @@ def test_decision_and_grpc_metrics_move(served):
     assert delta("scopesvc_decisions_total", rpc="Check", result="deny", reason="INSUFFICIENT_SCOPE") == 1
     assert delta("scopesvc_decisions_total", rpc="CheckBatch", result="deny", reason="INSUFFICIENT_SCOPE") == 2
     assert delta("scopesvc_decision_seconds_count", rpc="CheckBatch") == 3
-    check = {"grpc_service": "scopesvc.v1.ScopeService", "grpc_method": "Check", "grpc_type": "unary"}
     assert delta("grpc_server_started_total", **check) == 3
     assert delta("grpc_server_handled_total", grpc_code="OK", **check) == 2
     assert delta("grpc_server_handled_total", grpc_code="INVALID_ARGUMENT", **check) == 1

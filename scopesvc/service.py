@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError
+from google.protobuf.message_factory import GetMessageClass
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -159,14 +161,15 @@ class ScopeService(pb_grpc.ScopeServiceServicer):
         return convert.catalog_info(self.ref.engine)
 
 
-def add_to_server(servicer: ScopeService, server: grpc.aio.Server) -> None:
-    """Register `servicer` as the generated helper does, but with lenient request decoding."""
-    service = pb.DESCRIPTOR.services_by_name["ScopeService"]
+def add_to_server(servicer: Any, server: grpc.aio.Server, service: ServiceDescriptor | None = None) -> None:
+    """Register `servicer` for `service` (default: scopesvc.v1.ScopeService) as the generated
+    helpers do, but with lenient request decoding, so a corrupt body is INVALID_ARGUMENT."""
+    service = service or pb.DESCRIPTOR.services_by_name["ScopeService"]
     handlers = {
         method.name: grpc.unary_unary_rpc_method_handler(
             getattr(servicer, method.name),
-            request_deserializer=_lenient(getattr(pb, method.input_type.name).FromString),
-            response_serializer=getattr(pb, method.output_type.name).SerializeToString,
+            request_deserializer=_lenient(GetMessageClass(method.input_type).FromString),
+            response_serializer=GetMessageClass(method.output_type).SerializeToString,
         )
         for method in service.methods
     }

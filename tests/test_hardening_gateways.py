@@ -24,6 +24,7 @@ from scopesvc.server import ServerConfig
 from tests.conftest import RunningServer
 from tests.ops_helpers import free_port
 
+from .helpers import bad_request_field
 from .test_hardening_grpc import CONFUSED, _field
 
 NAMESPACE = "envoy.filters.http.jwt_authn"
@@ -147,7 +148,8 @@ def test_invalid_utf8_in_an_ext_authz_request_is_refused(gateway):
                                    response_deserializer=authz.CheckResponse.FromString)
         with pytest.raises(grpc.RpcError) as info:
             call(body, timeout=5)
-    assert info.value.code() != grpc.StatusCode.OK
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_field(info.value) == "request"
 
 
 # -- forward-auth -------------------------------------------------------------------------

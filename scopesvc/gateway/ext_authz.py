@@ -19,6 +19,7 @@ from google.rpc import code_pb2, status_pb2
 
 from ..policy import RequestError, Token
 from ..decider import Decider
+from ..service import add_to_server as add_lenient
 from ..service import rpc
 from .attributes import (
     ENDPOINT_EXTENSION,
@@ -100,5 +101,5 @@ class ExtAuthzService(authz_grpc.AuthorizationServicer):
 
 
 def add_to_server(service: ExtAuthzService, server: grpc.aio.Server) -> None:
-    """Register `envoy.service.auth.v3.Authorization` on `server`."""
-    authz_grpc.add_AuthorizationServicer_to_server(service, server)
+    """Register `envoy.service.auth.v3.Authorization` on `server` (a corrupt body is INVALID_ARGUMENT)."""
+    add_lenient(service, server, authz.DESCRIPTOR.services_by_name["Authorization"])

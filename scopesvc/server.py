@@ -97,11 +97,6 @@ class Server:
         self.metrics_port = 0
         self._tls_watch: asyncio.Task[None] | None = None
 
-    async def set_serving(self, serving: bool) -> None:
-        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, status)
-
     async def start(self) -> None:
         await self.grpc.start()
         if self.config.metrics_port:
@@ -114,7 +109,8 @@ class Server:
             self.reloader.start()
         if self.tls is not None and self.config.reload_interval > 0:
             self._tls_watch = asyncio.get_running_loop().create_task(self._watch_tls(self.tls), name="tls-reload")
-        await self.set_serving(True)
+        for name in ("", SERVICE_NAME):  # readiness: listening with a catalog loaded
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         catalog = self.ref.engine.catalog
         listeners = [f"{'tls' if self.config.tls_cert else 'tcp'} {_tcp_address(self.config.host, self.port)}"
                      ] if self.config.host else []

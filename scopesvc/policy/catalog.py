@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import CatalogError
@@ -117,7 +117,6 @@ class Catalog:
     strip_trailing_slash: bool
     head_as_get: bool
     error_body: ErrorBody
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def find_endpoint(self, method: str, path: str) -> Endpoint | None:
         """The endpoint `METHOD path` names (concrete path or template); raises `MalformedPath`."""

@@ -179,20 +179,11 @@ def cmd_catalog_show(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        config = server_config.resolve(args)
-    except server_config.ConfigError as exc:
-        raise UsageError(str(exc)) from None
+    config = server_config.resolve(args)  # ConfigError here or at start (e.g. TLS files): exit 2
     logs.configure(config.log_level, config.log_format)
     if config.workers > 1:
-        try:
-            return workers.supervise(config)
-        except server_config.ConfigError as exc:
-            raise UsageError(str(exc)) from None
-    try:
-        asyncio.run(run(config))
-    except server_config.ConfigError as exc:  # from files read at start, e.g. TLS certificates
-        raise UsageError(str(exc)) from None
+        return workers.supervise(config)
+    asyncio.run(run(config))
     return EXIT_ALLOW
 
 
@@ -288,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"scopesvc: {exc}", file=sys.stderr)
     except RequestError as exc:
         print(f"scopesvc: invalid input: {exc}", file=sys.stderr)
-    except UsageError as exc:
+    except (UsageError, server_config.ConfigError) as exc:
         print(f"scopesvc {args.command}: {exc}", file=sys.stderr)
     except OSError as exc:
         print(f"scopesvc: {exc}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """The Helm chart: lint, render and validate against the Kubernetes 1.30 schemas for each values set,
-and check what the rendered manifests say (probes, security context, catalog and TLS mounts, flags).
+and check what the rendered manifests say (probes, security context, catalog and TLS mounts, flags,
+one metrics port per worker).
 
 kubernetes-validate knows only built-in kinds, so the ServiceMonitor (a prometheus-operator CRD)
 is left out of its input and checked here field by field against the Service it selects.
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scopesvc import catalog_files
+from scopesvc import catalog_files, workers
 from scopesvc.cli import build_parser
 from scopesvc.config import resolve
 
@@ -59,13 +60,19 @@ def flags(docs: dict[str, dict]) -> dict[str, str]:
     return dict(a.removeprefix("--").split("=", 1) for a in scopesvc_container(docs)["args"][1:])
 
 
+def metrics_ports(ports: list[dict], key: str) -> dict[str, int]:
+    """The metrics ports (metrics, metrics-1, ...) of a container's or Service's port list, by name."""
+    return {p["name"]: p[key] for p in ports if p["name"] == "metrics" or p["name"].startswith("metrics-")}
+
+
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, dict[str, dict]]:
     return {name: manifests(render(*files)) for name, files in VALUES.items()}
 
 
 def test_values_sets_cover_the_deployments():
-    assert set(VALUES) >= {"defaults", "sidecar", "autoscaling", "tls", "existing-configmap", "servicemonitor"}
+    assert set(VALUES) >= {"defaults", "sidecar", "autoscaling", "tls", "existing-configmap", "servicemonitor",
+                           "workers"}
 
 
 @pytest.mark.parametrize("name", sorted(VALUES))
@@ -100,6 +107,11 @@ def test_args_are_serve_flags(rendered, name):
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert (ports["grpc"], ports["metrics"]) == (config.port, config.metrics_port)
     assert ports.get("forward-auth", 0) == config.forward_auth_port
+    # worker i serves metrics on metrics_port + i; the container declares exactly those ports
+    assert sorted(metrics_ports(container["ports"], "containerPort").values()) == \
+        [config.metrics_port + i for i in range(config.workers)]
+    if config.workers > 1:
+        workers.check(config)  # what `scopesvc serve` checks before it starts the workers
 
 
 @pytest.mark.parametrize("name", sorted(VALUES))
@@ -124,6 +136,7 @@ def test_defaults_probe_the_grpc_health_service(rendered):
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert container[probe]["grpc"] == {"port": 50051}, probe
     assert "catalog" not in flags(docs) and "volumes" not in pod(docs)  # the image's embedded catalog
+    assert flags(docs)["workers"] == "1"
     assert docs["Deployment"]["spec"]["replicas"] == 2
     assert docs["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
     annotations = docs["Deployment"]["spec"]["template"]["metadata"]["annotations"]
@@ -232,6 +245,55 @@ def test_service_monitor_selects_the_metrics_port(rendered):
     assert container["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "scopesvc-decision-log"
 
 
+def test_workers_each_get_a_metrics_port_and_a_scrape_endpoint(rendered):
+    docs = rendered["workers"]
+    assert flags(docs)["workers"] == "3"
+    expected = {"metrics": 9464, "metrics-1": 9465, "metrics-2": 9466}
+    container_ports = scopesvc_container(docs)["ports"]
+    assert metrics_ports(container_ports, "containerPort") == expected
+    names = [p["name"] for p in container_ports]
+    assert len(names) == len(set(names)) and all(len(n) <= 15 for n in names)  # IANA_SVC_NAME limits
+    service_ports = docs["Service"]["spec"]["ports"]
+    assert metrics_ports(service_ports, "port") == expected
+    assert metrics_ports(service_ports, "targetPort") == {name: name for name in expected}
+    monitor = docs["ServiceMonitor"]
+    endpoints = monitor["spec"]["endpoints"]
+    assert [e["port"] for e in endpoints] == list(expected)
+    assert all(e["path"] == "/metrics" for e in endpoints)
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= docs["Service"]["metadata"]["labels"].items()
+    assert scopesvc_container(docs)["resources"]["requests"]["cpu"] == "3"  # about a core per worker
+
+
+def test_workers_scrape_annotations_name_the_first_worker():
+    """Pod annotations can name one port: with workers they still point at worker 0's declared port."""
+    docs = manifests(render(CHART / "ci" / "workers-values.yaml", sets=("metrics.podAnnotations=true",)))
+    annotations = docs["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+    ports = metrics_ports(scopesvc_container(docs)["ports"], "containerPort")
+    assert annotations["prometheus.io/port"] == str(ports["metrics"]) == "9464"
+    assert len(ports) == 3
+
+
+@pytest.mark.parametrize("sets, complaint", [
+    (("sidecar.enabled=true",), "workers > 1 needs sidecar.transport tcp"),
+    (("tls.enabled=true", "tls.secretName=scopesvc-tls"), "workers > 1 cannot be used with tls.enabled"),
+    (("server.forwardAuthPort=9191",), "workers > 1 cannot be used with server.forwardAuthPort"),
+    (("ports.grpc=9466",), "ports.grpc: 9466 is one of the workers' metrics ports 9464..9466"),
+    (("ports.metrics=65534",), "ports.metrics: the metrics ports of 3 workers, 65534..65536, go past 65535"),
+    (("extraArgs[0]=--workers=4",), "extraArgs: set the worker count with the `workers` value"),
+    (("extraEnv[0].name=SCOPESVC_WORKERS", "extraEnv[0].value=4"), "extraEnv: set the worker count"),
+])
+def test_workers_refuse_what_one_process_must_own(sets, complaint):
+    """What `scopesvc serve --workers` refuses (a Unix socket, forward-auth) fails the render instead."""
+    result = helm("template", "gw", str(CHART), "--set=workers=3", *[f"--set={s}" for s in sets], check=False)
+    assert result.returncode != 0 and complaint in result.stderr, result.stderr
+
+
+def test_workers_allow_a_tcp_sidecar():
+    docs = manifests(render(CHART / "ci" / "sidecar-values.yaml", sets=("workers=2", "sidecar.transport=tcp")))
+    assert "uds" not in flags(docs) and flags(docs)["workers"] == "2"
+    assert metrics_ports(docs["Service"]["spec"]["ports"], "port") == {"metrics": 9464, "metrics-1": 9465}
+
+
 @pytest.mark.parametrize("sets, complaint", [
     (("replicaCount=two",), "replicaCount"),
     (("tls.enabled=true",), "secretName"),
@@ -240,6 +302,8 @@ def test_service_monitor_selects_the_metrics_port(rendered):
     (("ports.grpc=70000",), "grpc"),
     (("extraArgs[0]=catalog=/x",), "extraArgs"),
     (("replicas=3",), "replicas"),
+    (("workers=0",), "workers"),
+    (("workers=two",), "workers"),
 ])
 def test_schema_rejects_bad_values(sets, complaint):
     result = helm("template", "gw", str(CHART), *[f"--set={s}" for s in sets], check=False)
@@ -253,9 +317,9 @@ def test_notes_say_how_to_point_gateways_at_it(tmp_path):
     shutil.copy(chart / "templates" / "NOTES.txt", chart / "NOTES.txt")
     (chart / "templates" / "notes.yaml").write_text('notes: {{ tpl (.Files.Get "NOTES.txt") . | toJson }}\n')
 
-    def notes(*files: Path) -> str:
+    def notes(*files: Path, sets: tuple[str, ...] = ()) -> str:
         return yaml.safe_load(helm("template", "gw", str(chart), "--namespace=edge", "--show-only=templates/notes.yaml",
-                                   *[f"--values={f}" for f in files]).stdout)["notes"]
+                                   *[f"--values={f}" for f in files], *[f"--set={s}" for s in sets]).stdout)["notes"]
 
     central = notes()
     assert "gw-scopesvc.edge.svc.cluster.local:50051" in central
@@ -266,3 +330,6 @@ def test_notes_say_how_to_point_gateways_at_it(tmp_path):
     assert "a sidecar beside envoy" in sidecar and "pipe: {path: /var/run/scopesvc/scopesvc.sock}" in sidecar
     monitored = notes(CHART / "ci" / "servicemonitor-values.yaml")
     assert "server gw-scopesvc.edge.svc.cluster.local:9191;" in monitored
+    assert "workers" not in central
+    assert "ports 9464..9466 (the ServiceMonitor scrapes them all)" in notes(CHART / "ci" / "workers-values.yaml")
+    assert "metrics.serviceMonitor.enabled=true to scrape every worker" in notes(sets=("workers=3",))

@@ -53,6 +53,56 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if or .Values.tls.enabled (and .Values.sidecar.enabled (eq .Values.sidecar.transport "uds")) }}true{{ end }}
 {{- end }}
 
+{{/*
+Metrics ports, one per worker: worker i serves on ports.metrics + i. A list of {name, port}; the
+names (metrics, metrics-1, ...) are shared by the container, the Service and the ServiceMonitor.
+*/}}
+{{- define "scopesvc.metricsPorts" -}}
+{{- range $i := until (int .Values.workers) }}
+- name: {{ ternary (printf "metrics-%d" $i) "metrics" (gt $i 0) }}
+  port: {{ add $.Values.ports.metrics $i }}
+{{- end }}
+{{- end }}
+
+{{/*
+Values that cannot work together; `scopesvc serve` would refuse them at start, so refuse them at
+render time with the value to change. Included by the Deployment.
+*/}}
+{{- define "scopesvc.validate" -}}
+{{- $workers := int .Values.workers }}
+{{- range .Values.extraArgs }}
+{{- if or (eq . "--workers") (hasPrefix "--workers=" .) }}
+{{- fail "extraArgs: set the worker count with the `workers` value, not --workers, so the chart declares every worker's metrics port" }}
+{{- end }}
+{{- end }}
+{{- range .Values.extraEnv }}
+{{- if eq .name "SCOPESVC_WORKERS" }}
+{{- fail "extraEnv: set the worker count with the `workers` value, not SCOPESVC_WORKERS, so the chart declares every worker's metrics port" }}
+{{- end }}
+{{- end }}
+{{- if gt $workers 1 }}
+{{- if and .Values.sidecar.enabled (eq .Values.sidecar.transport "uds") }}
+{{- fail "workers > 1 needs sidecar.transport tcp: several worker processes cannot share the Unix socket of sidecar.transport uds (or set workers: 1 and scale with replicas)" }}
+{{- end }}
+{{- if .Values.tls.enabled }}
+{{- fail "workers > 1 cannot be used with tls.enabled: the probes reach scopesvc over a Unix socket under TLS, and several worker processes cannot share one (set workers: 1 and scale with replicas)" }}
+{{- end }}
+{{- if .Values.server.forwardAuthPort }}
+{{- fail "workers > 1 cannot be used with server.forwardAuthPort: the forward-auth listener runs in one process only (set workers: 1, or server.forwardAuthPort: 0)" }}
+{{- end }}
+{{- end }}
+{{- $first := int .Values.ports.metrics }}
+{{- $last := add $first $workers -1 }}
+{{- if gt $last 65535 }}
+{{- fail (printf "ports.metrics: the metrics ports of %d workers, %d..%d, go past 65535" $workers $first $last) }}
+{{- end }}
+{{- range $name, $port := dict "ports.grpc" .Values.ports.grpc "server.forwardAuthPort" .Values.server.forwardAuthPort }}
+{{- if and (ge (int $port) $first) (le (int $port) $last) }}
+{{- fail (printf "%s: %d is one of the workers' metrics ports %d..%d (ports.metrics + 0..workers-1)" $name (int $port) $first $last) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* `scopesvc serve` arguments; flag names as in `scopesvc serve --help`. */}}
 {{- define "scopesvc.args" -}}
 - serve
@@ -60,6 +110,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - --port={{ .Values.ports.grpc }}
 - --metrics-host=0.0.0.0
 - --metrics-port={{ .Values.ports.metrics }}
+- --workers={{ .Values.workers }}
 - --log-level={{ .Values.server.logLevel }}
 - --log-format={{ .Values.server.logFormat }}
 - --grace={{ .Values.server.grace }}

@@ -72,7 +72,8 @@ class ServerConfig:
                              "authentication layer (forward-auth always; ext_authz with --scope-source header)")
     legacy_claim: str = _opt("", "JWT claim that marks a legacy token when true (else the token's iat decides)")
     endpoint_header: str = _opt("x-scopesvc-endpoint", "header naming the matched endpoint, added to allowed requests")
-    max_concurrent_rpcs: int = _opt(0, "RPCs served at once; more get RESOURCE_EXHAUSTED (0: no limit)")
+    max_concurrent_rpcs: int = _opt(0, "calls held at once, served or waiting in the transport; more get "
+                                    "RESOURCE_EXHAUSTED (health checks never; 0: no limit)")
     max_message_bytes: int = _opt(4 * 1024 * 1024, "largest gRPC message received or sent")
     grace: float = _opt(10.0, "seconds in-flight RPCs get to finish on SIGTERM/SIGINT")
     drain_delay: float = _opt(0.0, "seconds to keep accepting RPCs after reporting NOT_SERVING on SIGTERM/SIGINT, so "

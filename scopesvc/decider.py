@@ -97,11 +97,9 @@ class Decider:
                 decision = hit
         shadowed = self.dry_run and not decision.allowed
         seconds = time.perf_counter() - start
-        metrics = self.metrics
-        metrics.decision_seconds.labels(rpc).observe(seconds)
-        metrics.decisions.labels(rpc, "allow" if decision.allowed else "deny", decision.reason.name).inc()
+        self.metrics.record_decision(rpc, decision.allowed, decision.reason, seconds)
         if shadowed:
-            metrics.dry_run_allowed.labels(rpc).inc()
+            self.metrics.dry_run_allowed.labels(rpc).inc()
         if self.log is not None and self.log.wanted(decision.allowed):
             self.log.write(rpc=rpc, decision=decision, scopes=token.scopes, method=method, path=path,
                            revision=revision, dry_run=shadowed, cached=cached, seconds=seconds,

@@ -7,16 +7,13 @@ a concrete path or anything from a token.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import time
-from collections.abc import Callable
 from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from .policy import Catalog
+from .policy import Catalog, Reason
 
 # Decisions take microseconds; RPCs up to a CheckBatch of 1,000 checks.
 DECISION_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 0.1)
@@ -58,6 +55,7 @@ class Metrics:
                                       "Time to handle an RPC until it completed, regardless of outcome.",
                                       labels + ["grpc_code"], buckets=RPC_BUCKETS, registry=r)
         self._http: Any = None
+        self._decision_children: dict[tuple[str, bool, Reason], tuple[Any, Any]] = {}
 
     def set_catalog(self, catalog: Catalog, load_seconds: float) -> None:
         self.catalog_info.clear()
@@ -77,52 +75,43 @@ class Metrics:
             self._http.server_close()
             self._http = None
 
-    def interceptor(self) -> grpc.aio.ServerInterceptor:
-        return _GrpcMetricsInterceptor(self)
+    def record_decision(self, rpc: str, allowed: bool, reason: Reason, seconds: float) -> None:
+        """Count one decision and its time, through label children bound once per combination."""
+        key = (rpc, allowed, reason)
+        children = self._decision_children.get(key)
+        if children is None:
+            children = self._decision_children[key] = (
+                self.decisions.labels(rpc, "allow" if allowed else "deny", reason.name),
+                self.decision_seconds.labels(rpc),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def rpc(self, service: str, method: str, kind: str = "unary") -> RpcMetrics:
+        """The grpc_server_* series of one method (`kind` is the grpc_type label)."""
+        return RpcMetrics(self, (kind, service, method))
 
 
-class _GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):
-    """grpc_server_started/handled/handling_seconds for every registered RPC with a single response.
+class RpcMetrics:
+    """grpc_server_started/handled/handling_seconds of one method, with label children bound once.
 
-    Unknown methods are left to gRPC's UNIMPLEMENTED and not counted, so labels stay bounded.
-    Response-streaming RPCs (health Watch, reflection) are passed through untouched: they last
-    as long as their client keeps them, so their duration says nothing.
+    Binding a child (`labels(...)`) costs more than counting with it, and these are counted on
+    every RPC, so the children are looked up once per method and status code.
     """
 
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
+    __slots__ = ("_metrics", "_labels", "started", "_by_code")
 
-    async def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None or handler.response_streaming:
-            return handler
-        service, _, method = details.method.lstrip("/").rpartition("/")
-        labels = ("client_stream" if handler.request_streaming else "unary", service, method)
-        metrics = self.metrics
-        behavior = handler.stream_unary if handler.request_streaming else handler.unary_unary
+    def __init__(self, metrics: Metrics, labels: tuple[str, str, str]) -> None:
+        self._metrics = metrics
+        self._labels = labels
+        self.started = metrics.grpc_started.labels(*labels)
+        self._by_code: dict[grpc.StatusCode, tuple[Any, Any]] = {}
 
-        async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            metrics.grpc_started.labels(*labels).inc()
-            start = time.perf_counter()
-            code = grpc.StatusCode.UNKNOWN
-            try:
-                result = behavior(request, context)
-                response = await result if inspect.isawaitable(result) else result
-                code = context.code() or grpc.StatusCode.OK
-                return response
-            except grpc.aio.AbortError:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            finally:
-                name = code.name if isinstance(code, grpc.StatusCode) else str(code)
-                metrics.grpc_handled.labels(*labels, name).inc()
-                metrics.grpc_seconds.labels(*labels, name).observe(time.perf_counter() - start)
-
-        make = grpc.stream_unary_rpc_method_handler if handler.request_streaming else grpc.unary_unary_rpc_method_handler
-        return make(observed, request_deserializer=handler.request_deserializer,
-                    response_serializer=handler.response_serializer)
+    def handled(self, code: grpc.StatusCode, seconds: float) -> None:
+        children = self._by_code.get(code)
+        if children is None:
+            metrics, labels = self._metrics, (*self._labels, code.name)
+            children = self._by_code[code] = (metrics.grpc_handled.labels(*labels),
+                                              metrics.grpc_seconds.labels(*labels))
+        children[0].inc()
+        children[1].observe(seconds)

@@ -13,30 +13,30 @@ import signal
 import time
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2
 from grpc_reflection.v1alpha import reflection
 
 from . import catalog_files
-from .admission import AdmissionLimit
+from .admission import Admission, channelz_outstanding, create_server
 from .cache import DecisionCache
 from .config import ServerConfig
 from .decider import Decider, EngineRef
 from .decision_log import DecisionLog
 from .gateway import ExtAuthzService, ForwardAuthServer, GatewayConfig
-from .gateway.ext_authz import SERVICE_NAME as EXT_AUTHZ_SERVICE_NAME
-from .gateway.ext_authz import add_to_server as add_ext_authz
+from .gateway.ext_authz import SERVICE as EXT_AUTHZ_SERVICE
+from .handlers import add_to_server
 from .metrics import Metrics
 from .policy import Engine
 from .reload import CatalogReloader
-from .service import ScopeService, add_to_server
+from .service import SERVICE, ScopeService
 from .tls import TlsFiles
-from .v1 import scopesvc_pb2 as pb
 
 __all__ = ["Server", "ServerConfig", "run"]
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ScopeService"].full_name
+SERVICE_NAME = SERVICE.full_name
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"]
 
 
 def _tcp_address(host: str, port: int) -> str:
@@ -66,20 +66,22 @@ class Server:
             if config.catalog else None
         )
         self.health = health.aio.HealthServicer()
-        self.grpc = grpc.aio.server(
-            interceptors=[self.metrics.interceptor()]
-            + ([AdmissionLimit(config.max_concurrent_rpcs)] if config.max_concurrent_rpcs else []),
-            options=[("grpc.max_receive_message_length", config.max_message_bytes),
-                     ("grpc.max_send_message_length", config.max_message_bytes)],
-        )
-        add_to_server(ScopeService(self.decider), self.grpc)
+        options = [("grpc.max_receive_message_length", config.max_message_bytes),
+                   ("grpc.max_send_message_length", config.max_message_bytes)]
+        self.admission: Admission | None = None
+        if config.max_concurrent_rpcs:
+            self.grpc, server_id = create_server(lambda: grpc.aio.server(options=options))
+            self.admission = Admission(config.max_concurrent_rpcs, channelz_outstanding(server_id))
+        else:
+            self.grpc = grpc.aio.server(options=options)
+        add_to_server(ScopeService(self.decider), self.grpc, SERVICE, self.metrics, self.admission)
         self.gateway = GatewayConfig.from_server_config(config)
-        add_ext_authz(ExtAuthzService(self.decider, self.gateway), self.grpc)
+        add_to_server(ExtAuthzService(self.decider, self.gateway), self.grpc, EXT_AUTHZ_SERVICE, self.metrics,
+                      self.admission)
         self.forward_auth: ForwardAuthServer | None = None
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        add_to_server(self.health, self.grpc, HEALTH_SERVICE, self.metrics, self.admission, exempt=True)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, EXT_AUTHZ_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME),
+            (SERVICE_NAME, EXT_AUTHZ_SERVICE.full_name, HEALTH_SERVICE.full_name, reflection.SERVICE_NAME),
             self.grpc,
         )
         self.tls = TlsFiles(config) if config.tls_cert else None

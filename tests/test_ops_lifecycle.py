@@ -192,12 +192,22 @@ def test_max_concurrent_rpcs():
     batch = pb.CheckBatchRequest(checks=[pb.CheckRequest(token=token("users:read"), method="GET",
                                                          path=f"/scheduled_events/{i}") for i in range(1000)])
     codes: set[grpc.StatusCode] = set()
-    with running(max_concurrent_rpcs=1, cache_size=0) as (_, stub), futures.ThreadPoolExecutor(8) as pool:
-        for _round in range(5):
-            codes.update(pool.map(lambda _: _code(stub, batch), range(16)))
-            if grpc.StatusCode.RESOURCE_EXHAUSTED in codes:
-                break
+    health: list[int] = []
+    with running(max_concurrent_rpcs=1, cache_size=0) as (server, stub), futures.ThreadPoolExecutor(9) as pool:
+        with grpc.insecure_channel(server.address) as channel:
+            health_stub = health_pb2_grpc.HealthStub(channel)
+            watch = health_stub.Watch(health_pb2.HealthCheckRequest())  # an open stream is not a call held
+            assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+            for _round in range(5):
+                probe = pool.submit(lambda: [health_stub.Check(health_pb2.HealthCheckRequest(), timeout=30).status
+                                             for _ in range(10)])
+                codes.update(pool.map(lambda _: _code(stub, batch), range(16)))
+                health += probe.result()  # health checks are never refused, however busy
+                if grpc.StatusCode.RESOURCE_EXHAUSTED in codes:
+                    break
+            watch.cancel()
     assert codes == {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
+    assert health and set(health) == {health_pb2.HealthCheckResponse.SERVING}
 
 
 def _code(stub: pb_grpc.ScopeServiceStub, batch: pb.CheckBatchRequest) -> grpc.StatusCode:

@@ -12,11 +12,13 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scopesvc import catalog_files
+from scopesvc import catalog_files, convert
 from scopesvc.cache import DecisionCache
 from scopesvc.decider import Decider, EngineRef
 from scopesvc.metrics import Metrics
 from scopesvc.policy import Engine, Token
+from scopesvc.service import ScopeService
+from scopesvc.v1 import scopesvc_pb2 as pb
 
 from .test_properties_paths import targets
 
@@ -49,3 +51,22 @@ def test_cached_decisions_equal_uncached(pool, swap_at):
         outcome = decider.decide(token, method, path, rpc="Check")
         assert outcome.decision == ref.engine.check(token, method, path), (token, method, path, outcome.cached)
         assert outcome.revision == ref.engine.catalog.revision
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(requests, min_size=1, max_size=30), st.integers(min_value=0, max_value=30), st.booleans())
+def test_serialized_answers_equal_fresh_responses(pool, swap_at, dry_run):
+    """Check's once-serialized answers equal a response built afresh, across a catalog swap and in dry-run."""
+    ref = EngineRef(DEFAULT)
+    service = ScopeService(Decider(ref, DecisionCache(0, 0), Metrics(), dry_run=dry_run))
+    service.answers.limit = 8  # small enough that it also empties itself mid-run
+    for i, (token, method, path) in enumerate(pool * 2):
+        if i == swap_at:
+            ref.engine = STRICT if ref.engine is DEFAULT else DEFAULT
+        if not method or not path:
+            continue
+        request = pb.CheckRequest(token=convert.token_to_proto(token), method=method, path=path)
+        answer = service.Check(request, None)  # type: ignore[arg-type]
+        got = pb.CheckResponse.FromString(answer) if isinstance(answer, bytes) else answer
+        outcome = Decider(ref, DecisionCache(0, 0), Metrics(), dry_run=dry_run).decide(token, method, path, rpc="Check")
+        assert got == outcome.response(), (token, method, path)

@@ -19,8 +19,6 @@ from google.rpc import code_pb2, status_pb2
 
 from ..policy import RequestError, Token
 from ..decider import Decider
-from ..service import add_to_server as add_lenient
-from ..service import rpc
 from .attributes import (
     ENDPOINT_EXTENSION,
     Answer,
@@ -32,7 +30,7 @@ from .attributes import (
     token_from_payload,
 )
 
-SERVICE_NAME = authz.DESCRIPTOR.services_by_name["Authorization"].full_name
+SERVICE = authz.DESCRIPTOR.services_by_name["Authorization"]
 _OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 
 
@@ -91,15 +89,9 @@ class ExtAuthzService(authz_grpc.AuthorizationServicer):
         subject = claims.get("sub")
         return token_from_payload(claims, config), subject if isinstance(subject, str) else ""
 
-    @rpc
     def Check(self, request: authz.CheckRequest, context: grpc.aio.ServicerContext) -> authz.CheckResponse:
         attributes = request.attributes
         http = attributes.request.http
         method, path = route_target(http.method, http.path, attributes.context_extensions.get(ENDPOINT_EXTENSION, ""))
         token, subject = self.token(attributes)
         return _response(decide(self.decider, token, method, path, self.config, rpc="ext_authz", subject=subject))
-
-
-def add_to_server(service: ExtAuthzService, server: grpc.aio.Server) -> None:
-    """Register `envoy.service.auth.v3.Authorization` on `server` (a corrupt body is INVALID_ARGUMENT)."""
-    add_lenient(service, server, authz.DESCRIPTOR.services_by_name["Authorization"])

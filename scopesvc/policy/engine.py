@@ -131,18 +131,20 @@ class Engine:
             decision = self._answers.get(key)
             if decision is not None:
                 return decision
+        shared = not unknown and len(self._answers) < _MAX_ANSWERS
         if fmt == TokenFormat.LEGACY:
             decision = Decision(True, Reason.ALLOWED_LEGACY_TOKEN, "legacy token: full access", endpoint,
-                                (), unknown, fmt, 200, "", "")
+                                (), unknown, fmt, 200, "", "", shared)
         elif not missing:
             decision = Decision(True, Reason.ALLOWED, "the token grants every required scope", endpoint,
-                                (), unknown, fmt, 200, "", "")
+                                (), unknown, fmt, 200, "", "", shared)
         else:
             universe = self.catalog.universe
             names = tuple(universe.iter_names(universe.minimal(missing)))
             decision = Decision(False, Reason.INSUFFICIENT_SCOPE, f"missing scope(s): {' '.join(names)}",
-                                endpoint, names, unknown, fmt, 403, endpoint.www_authenticate, endpoint.deny_body)
-        if not unknown and len(self._answers) < _MAX_ANSWERS:
+                                endpoint, names, unknown, fmt, 403, endpoint.www_authenticate, endpoint.deny_body,
+                                shared)
+        if shared:
             self._answers[key] = decision
         return decision
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .catalog import Endpoint
 
@@ -65,6 +65,9 @@ class Decision:
     http_status: int
     www_authenticate: str
     body: str
+    # True when the engine answers every equal question with this same object, so an adapter
+    # may keep what it derives from it (a serialized response) by identity.
+    shared: bool = field(default=False, compare=False)
 
     @property
     def endpoint_key(self) -> str:

@@ -1,0 +1,175 @@
+"""How every RPC is served: lenient decoding, admission, gRPC metrics and error mapping, in one place.
+
+Servicers implement plain methods - synchronous, or async like grpcio's health servicer - and
+are registered with `add_to_server`, which wraps each unary method so that:
+
+- a body protobuf cannot parse (invalid UTF-8, corrupt bytes) reaches no servicer: it is
+  INVALID_ARGUMENT naming `request`, where grpcio would answer UNKNOWN (a server fault);
+- beyond the admission limit the call is refused with RESOURCE_EXHAUSTED before any work;
+- `RequestError` becomes INVALID_ARGUMENT with a `google.rpc.BadRequest` detail; any other
+  exception is logged and becomes INTERNAL - never an allow or a deny;
+- grpc_server_started/handled/handling_seconds are counted, with label children bound once.
+
+This takes the place of server interceptors: grpc.aio runs an interceptor on every call and
+builds a new handler each time, which cost about 8% of Check throughput. Streaming methods
+(health Watch) are registered as they are: they last as long as their client keeps them, so
+neither admission nor a duration applies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.message_factory import GetMessageClass
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from .admission import Admission
+from .metrics import Metrics, RpcMetrics
+from .policy import RequestError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+def invalid_argument_status(error: RequestError) -> grpc.Status:
+    """INVALID_ARGUMENT with the field and reason, as text and as a BadRequest detail."""
+    detail = any_pb2.Any()
+    detail.Pack(
+        error_details_pb2.BadRequest(
+            field_violations=[error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.reason)]
+        )
+    )
+    return rpc_status.to_status(
+        status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(error), details=[detail])
+    )
+
+
+class Undecodable:
+    """A request body protobuf could not parse."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _lenient(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """Deserialize, or hand the handler an `Undecodable` so it can answer INVALID_ARGUMENT."""
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except DecodeError as exc:
+            return Undecodable(str(exc) or "malformed protobuf message")
+
+    return deserialize
+
+
+def _serializer(message_class: type[Message]) -> Callable[[Any], bytes]:
+    """Serialize a response message; a servicer may also return bytes it serialized before."""
+    serialize = message_class.SerializeToString
+
+    def serialize_response(response: Any) -> bytes:
+        return response if response.__class__ is bytes else serialize(response)
+
+    return serialize_response
+
+
+def _unary(body: Callable[[Any, grpc.aio.ServicerContext], Any], name: str, recorder: RpcMetrics,
+           admission: Admission | None) -> Handler:
+    is_async = inspect.iscoroutinefunction(body)
+    started = recorder.started
+    OK, UNKNOWN = grpc.StatusCode.OK, grpc.StatusCode.UNKNOWN
+
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started.inc()
+        start = time.perf_counter()
+        code = OK
+        admitted = False
+        try:
+            if admission is not None:
+                context.add_done_callback(admission.done)
+                if not admission.admit():
+                    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+                    await context.abort(code, admission.refusal())
+                admitted = True
+            if request.__class__ is Undecodable:
+                raise RequestError("request", f"cannot parse the request message: {request.error}")
+            result = body(request, context)
+            return await result if is_async else result
+        except RequestError as exc:
+            code = grpc.StatusCode.INVALID_ARGUMENT
+            await context.abort_with_status(invalid_argument_status(exc))
+        except grpc.aio.AbortError:
+            if code is OK:  # the servicer aborted (e.g. health Check of an unknown service)
+                code = context.code() or UNKNOWN
+            raise
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            log.exception("internal error in %s", name)
+            await context.abort(code, f"internal error in {name}")
+        finally:
+            if admitted:
+                admission.release()  # type: ignore[union-attr]
+            recorder.handled(code, time.perf_counter() - start)
+        raise AssertionError("unreachable: abort raises")  # pragma: no cover
+
+    return handle
+
+
+def _stream(body: Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]], admission: Admission | None) -> Handler:
+    """A server-streaming method (writing with `context.write`), its open streams counted."""
+    if not inspect.iscoroutinefunction(body):
+        raise ValueError(f"{body.__qualname__}: a streaming method must be async and write with context.write")
+    if admission is None:
+        return body
+
+    async def stream(request: Any, context: grpc.aio.ServicerContext) -> None:
+        admission.streams += 1
+        try:
+            await body(request, context)
+        finally:
+            admission.streams -= 1
+
+    return stream
+
+
+def add_to_server(servicer: Any, server: grpc.aio.Server, service: ServiceDescriptor, metrics: Metrics,
+                  admission: Admission | None = None, *, exempt: bool = False) -> None:
+    """Register `servicer`'s methods for `service` on `server`, wrapped as the module says.
+
+    `exempt`: answer however busy the server is (health checks must not fail under load); its
+    streams still count for `admission`.
+    """
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    for method in service.methods:
+        request_class, response_class = GetMessageClass(method.input_type), GetMessageClass(method.output_type)
+        body = getattr(servicer, method.name)
+        if method.client_streaming:
+            raise ValueError(f"{service.full_name}/{method.name}: client streaming is not supported")
+        if method.server_streaming:
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(
+                _stream(body, admission), request_deserializer=request_class.FromString,
+                response_serializer=response_class.SerializeToString)
+            continue
+        handle = _unary(body, method.name, metrics.rpc(service.full_name, method.name),
+                        None if exempt else admission)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            handle, request_deserializer=_lenient(request_class.FromString),
+            response_serializer=_serializer(response_class))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)

@@ -129,19 +129,12 @@ def rpc_section(cfg: argparse.Namespace, workdir: Path, engine: Engine) -> dict[
             targets.append(rounds.Target(name, grpc_loads(port, CHECK, bodies), workers == 1,
                                          metrics.counter(metrics_port, workers), reasons))
             if workers == 1:
-                scopesvc_port, scopesvc_pid = port, proc.pid
+                scopesvc_port, scopesvc_pid, scopesvc_metrics = port, proc.pid, metrics_port
         noop_bytes = sorted(load.frame for load in targets[0].loads)[len(bodies) // 2] - 5
         port = servers.free_port()
         stack.enter_context(servers.running([sys.executable, "-m", "bench.noop_server", str(port), str(noop_bytes)],
                                             port, workdir / "noop.log"))
         targets.append(rounds.Target("no-op grpcio", grpc_loads(port, CHECK, bodies)))
-        if not cfg.quick:
-            port = servers.free_port()
-            stack.enter_context(servers.running(
-                [sys.executable, "-m", "bench.noop_server", str(port), str(noop_bytes), "--interceptor"],
-                port, workdir / "noop-interceptor.log"))
-            targets.append(rounds.Target("no-op grpcio + pass-through interceptor", grpc_loads(port, CHECK, bodies),
-                                         False))
         binary = tools.cerbos() if cfg.cerbos else None
         if binary is not None:
             grpc_port = servers.free_port()
@@ -161,6 +154,7 @@ def rpc_section(cfg: argparse.Namespace, workdir: Path, engine: Engine) -> dict[
 
         result["runs"] = rounds.measure(targets, rounds=cfg.rounds, seconds=cfg.seconds,
                                         rate_seconds=cfg.rate_seconds, rates=cfg.rates, in_flight=IN_FLIGHT)
+        result["handler_seconds"] = metrics.mean_seconds(scopesvc_metrics)
         if "scopesvc, decision cache on" in result["runs"]:
             result["cache_run"] = result["runs"].pop("scopesvc, decision cache on")["saturation"]
         result["noop_response_bytes"] = noop_bytes

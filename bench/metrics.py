@@ -11,14 +11,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from .h2load import Result
 
 
+def _families(port: int) -> list:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    return list(text_string_to_metric_families(text))
+
+
 def counter(metrics_port: int, workers: int) -> Callable[[], Counter[str]]:
     """A function returning `scopesvc_decisions_total{rpc="Check"}` by reason, summed over the workers."""
 
     def read() -> Counter[str]:
         counts: Counter[str] = Counter()
         for port in range(metrics_port, metrics_port + workers):
-            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-            for family in text_string_to_metric_families(text):
+            for family in _families(port):
                 if family.name != "scopesvc_decisions":
                     continue
                 for sample in family.samples:
@@ -27,6 +31,19 @@ def counter(metrics_port: int, workers: int) -> Callable[[], Counter[str]]:
         return counts
 
     return read
+
+
+def mean_seconds(metrics_port: int) -> dict[str, float]:
+    """Mean time per Check in the server's own histograms: the whole handler, and the decision in it."""
+    sums: Counter[str] = Counter()
+    for family in _families(metrics_port):
+        for sample in family.samples:
+            if family.name == "grpc_server_handling_seconds" and sample.labels.get("grpc_method") == "Check":
+                sums["handler " + sample.name.rsplit("_", 1)[1]] += sample.value
+            elif family.name == "scopesvc_decision_seconds" and sample.labels.get("rpc") == "Check":
+                sums["decision " + sample.name.rsplit("_", 1)[1]] += sample.value
+    return {part: sums[f"{part} sum"] / sums[f"{part} count"] for part in ("handler", "decision")
+            if sums[f"{part} count"]}
 
 
 def check_counts(decided: Counter[str], reasons: list[str], result: Result, in_flight: int) -> list[str]:

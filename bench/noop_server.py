@@ -3,10 +3,7 @@
 It parses the CheckRequest (any real service must) and returns one prebuilt CheckResponse of the
 size scopesvc's answers have, so the difference to scopesvc is the decision and its conversion.
 
-    python -m bench.noop_server PORT RESPONSE_SIZE [--interceptor]
-
-With `--interceptor` each RPC also passes through an asyncio server interceptor that wraps the
-handler (as a metrics interceptor must) but records nothing: the cost of that shape alone.
+    python -m bench.noop_server PORT RESPONSE_SIZE
 """
 
 from __future__ import annotations
@@ -31,23 +28,7 @@ def response_of_size(size: int) -> pb.CheckResponse:
     return response
 
 
-class PassThrough(grpc.aio.ServerInterceptor):
-    """Wraps every unary handler in a new one that just awaits the original."""
-
-    async def intercept_service(self, continuation, details):  # type: ignore[no-untyped-def]
-        handler = await continuation(details)
-        if handler is None or not handler.unary_unary:
-            return handler
-        behavior = handler.unary_unary
-
-        async def wrapped(request, context):  # type: ignore[no-untyped-def]
-            return await behavior(request, context)
-
-        return grpc.unary_unary_rpc_method_handler(wrapped, request_deserializer=handler.request_deserializer,
-                                                   response_serializer=handler.response_serializer)
-
-
-async def serve(port: int, size: int, interceptor: bool) -> None:
+async def serve(port: int, size: int) -> None:
     answer = response_of_size(size)
 
     async def check(request: pb.CheckRequest, context: grpc.aio.ServicerContext) -> pb.CheckResponse:
@@ -58,7 +39,7 @@ async def serve(port: int, size: int, interceptor: bool) -> None:
             check, request_deserializer=pb.CheckRequest.FromString,
             response_serializer=pb.CheckResponse.SerializeToString),
     })
-    server = grpc.aio.server(interceptors=[PassThrough()] if interceptor else None)
+    server = grpc.aio.server()
     server.add_generic_rpc_handlers((handler,))
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
@@ -71,4 +52,4 @@ async def serve(port: int, size: int, interceptor: bool) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1]), int(sys.argv[2]), "--interceptor" in sys.argv[3:]))
+    asyncio.run(serve(int(sys.argv[1]), int(sys.argv[2])))

@@ -34,7 +34,7 @@ def collapse_profile(path: Path, top: int = 14) -> str:
             inclusive[frame] += n
     if not total:
         return "(no samples)"
-    lines = [f"{total} samples. In scopesvc's own code (handlers, interceptor, decider, conversion, policy): "
+    lines = [f"{total} samples. In scopesvc's own code (handlers, decider, conversion, policy): "
              f"{100 * mine / total:.1f}%; in the policy core alone: {100 * policy / total:.1f}%. The rest is "
              "grpcio's server (its Cython code runs inside asyncio's Handle._run and its polling thread), "
              "the event loop and protobuf.",
@@ -288,11 +288,15 @@ def analysis(results: dict[str, Any]) -> list[str]:
             "compete with the server for the same two cores, which caps multi-process gains.")
     noop = runs["no-op grpcio"]["saturation"]
     one = runs["scopesvc"]["saturation"]
+    means = rpc.get("handler_seconds", {})
+    split = (f" Under this load scopesvc's Check handler took {1e6 * means['handler']:.1f} us on average, of which "
+             f"{1e6 * means['decision']:.1f} us was the decision (its own histograms); at saturation it completes a "
+             f"request every {1e6 / one.rps:.0f} us, the no-op server every {1e6 / noop.rps:.0f} us."
+             if "handler" in means and "decision" in means else "")
     out.append(
         f"- Against the no-op grpcio server: scopesvc reaches {one.rps / noop.rps:.2f}x of it. Per request the "
         "grpcio asyncio server's own work (HTTP/2 framing, the event loop, protobuf parsing and serialising) "
-        "dominates; the py-spy profile above shows what share is scopesvc's own code (decision, conversion, "
-        "metrics interceptor and counters).")
+        f"dominates.{split}")
     missed = [name for name, ok in met.items() if not ok]
     if missed:
         out.append("- Targets not met, where the time goes, and what would close each gap:")
@@ -304,24 +308,21 @@ def analysis(results: dict[str, Any]) -> list[str]:
                    "with cores to spare, or a gRPC server whose per-request path is not Python (the decision itself "
                    "is microseconds, see in-process).")
     if any("no-op" in name for name in missed):
-        passthrough = runs.get("no-op grpcio + pass-through interceptor", {}).get("saturation")
-        shape = (f" An asyncio interceptor that only wraps the handler already takes the no-op server from "
-                 f"{noop.rps:,.0f} to {passthrough.rps:,.0f} req/s ({passthrough.rps / noop.rps:.2f}x)."
-                 if passthrough else "")
-        out.append("  - Against the no-op server: the decision itself is about 2 us of a ~200 us RPC. The extra work "
-                   "per RPC is Python around it: the metrics interceptor (a new handler and coroutine per call, "
-                   "three Prometheus series), the decider's counter and histogram, the `rpc` error-mapping "
-                   f"coroutine, request validation and building the CheckResponse.{shape} What would close it: "
-                   "record the gRPC metrics inside the servicer instead of an interceptor, and serialize each "
-                   "reusable answer once (the engine already reuses the Decision objects).")
+        out.append("  - Against the no-op server: what is left is Python per request around a decision of a few "
+                   "microseconds: validating the request into a Token, the decider (cache lookup, counter and "
+                   "histogram), the gRPC metrics, and the response, which is serialized once per reusable answer "
+                   "(the engine hands out the same Decision objects). Under load each of these runs with cold "
+                   "CPU caches, so the decision costs several times its in-process figure. What would close it: "
+                   "compiling the policy core and request validation (e.g. with mypyc), or serving on more "
+                   "processes (`--workers`) so the loop thread is not the bottleneck.")
     if any("1,000" in name for name in missed):
         noop = runs["no-op grpcio"].get(1000)
         floor = f" (the no-op grpcio server's p99 at 1,000/s in this run: {noop.percentile(99):.2f} ms)" if noop else ""
         out.append("  - p99 at 1,000/s: at that rate the server is mostly idle, so the tail is scheduling, not work: "
                    "h2load's paced clients send in small bursts, 8 h2load processes and other work share 2 cores, "
                    f"and Python's garbage collector pauses the event loop{floor}. Closing it needs an idle core per "
-                   "server process and collection tuned for the server (e.g. `gc.freeze()` after loading the "
-                   "catalog); neither is in the decision.")
+                   "server process; the decision is not in it (`gc.freeze()` after loading the catalog made no "
+                   "difference beyond noise at saturation).")
     if any("in-process" in name or "100,000 endpoints" in name for name in missed):
         out.append("  - In-process decision: see the cProfile: splitting the path and walking the trie, the token "
                    "format and unknown-scope checks, then a dictionary lookup for the reusable answer (a new "

@@ -9,9 +9,10 @@ started and finished; channelz reports them (`calls_started - calls_succeeded -
 calls_failed`). That figure is read at most every `interval` seconds and kept current in
 between with the calls finished here since, so the check per call costs a few attribute reads.
 
-Calls beyond the limit are answered at once with RESOURCE_EXHAUSTED, which clients and
-gateways may retry on another replica; the backlog drains at the cost of a refusal, not of a
-decision. Long-lived streams (health Watch) are not calls in progress: they are subtracted.
+Calls beyond the limit are answered with RESOURCE_EXHAUSTED as soon as they reach a handler,
+which clients and gateways may retry on another replica; no work is done for them, though in
+grpc.aio a refusal still costs nearly what a cheap call does (docs/hardening.md has figures).
+Long-lived streams (health Watch) are not calls in progress: they are subtracted.
 """
 
 from __future__ import annotations

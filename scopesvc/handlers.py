@@ -12,8 +12,8 @@ are registered with `add_to_server`, which wraps each unary method so that:
 
 This takes the place of server interceptors: grpc.aio runs an interceptor on every call and
 builds a new handler each time, which cost about 8% of Check throughput. Streaming methods
-(health Watch) are registered as they are: they last as long as their client keeps them, so
-neither admission nor a duration applies.
+(health Watch) are neither refused nor timed - they last as long as their client keeps them -
+but are counted as open streams, which admission leaves out of the calls held.
 """
 
 from __future__ import annotations

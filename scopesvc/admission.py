@@ -70,8 +70,8 @@ def channelz_outstanding(server_id: int) -> Callable[[], int]:
 class Admission:
     """At most `limit` calls held at once (served or queued); beyond it, RESOURCE_EXHAUSTED."""
 
-    def __init__(self, limit: int, outstanding: Callable[[], int] | None = None,
-                 interval: float = SAMPLE_INTERVAL, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, limit: int, outstanding: Callable[[], int], interval: float = SAMPLE_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self.active = 0  # admitted and not yet finished
         self.streams = 0  # long-lived streams open (counted by gRPC core, not calls in progress)
@@ -85,8 +85,6 @@ class Admission:
 
     def held(self) -> int:
         """Calls the server holds now, this one included: the transport's count, kept current."""
-        if self._outstanding is None:
-            return self.active + 1
         now = self._clock()
         if now - self._sampled_at >= self._interval:
             self._sampled_at = now

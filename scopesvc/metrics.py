@@ -87,9 +87,9 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def rpc(self, service: str, method: str, kind: str = "unary") -> RpcMetrics:
-        """The grpc_server_* series of one method (`kind` is the grpc_type label)."""
-        return RpcMetrics(self, (kind, service, method))
+    def rpc(self, service: str, method: str) -> RpcMetrics:
+        """The grpc_server_* series of one unary method."""
+        return RpcMetrics(self, ("unary", service, method))
 
 
 class RpcMetrics:

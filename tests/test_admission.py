@@ -51,10 +51,3 @@ def test_open_streams_do_not_count_and_served_calls_always_do():
     admission.done()
     assert admission.admit()
 
-
-def test_without_channelz_only_calls_being_served_count():
-    admission = Admission(1)
-    assert admission.admit()
-    assert not admission.admit()
-    admission.release()
-    assert admission.admit()

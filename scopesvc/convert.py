@@ -32,21 +32,26 @@ def check_strings(values: Sequence[str], field: str, limit: int, length: int = M
     """Bound a repeated string field: at most `limit` entries of at most `length` characters."""
     if len(values) > limit:
         raise RequestError(field, f"at most {limit} entries, got {len(values)}")
-    for i, value in enumerate(values):
-        if len(value) > length:
-            raise RequestError(f"{field}[{i}]", f"longer than {length} characters")
+    if values and max(map(len, values)) > length:
+        i = next(i for i, value in enumerate(values) if len(value) > length)
+        raise RequestError(f"{field}[{i}]", f"longer than {length} characters")
+
+
+def _subfield(field: str, name: str) -> str:
+    return f"{field}.{name}" if field else name
 
 
 def token_from_proto(message: pb.Token, field: str = "token") -> Token:
-    prefix = f"{field}." if field else ""
+    """The policy core's Token; raises RequestError naming `field`'s sub-field that is out of bounds."""
     scopes = tuple(message.scopes)
-    check_strings(scopes, f"{prefix}scopes", MAX_SCOPES, MAX_SCOPE_LENGTH)
+    if len(scopes) > MAX_SCOPES or (scopes and max(map(len, scopes)) > MAX_SCOPE_LENGTH):
+        check_strings(scopes, _subfield(field, "scopes"), MAX_SCOPES, MAX_SCOPE_LENGTH)
     issued_at = None
     if message.HasField("issued_at"):
         try:
             issued_at = message.issued_at.ToDatetime(tzinfo=dt.timezone.utc)
         except (ValueError, OverflowError) as exc:
-            raise RequestError(f"{prefix}issued_at", f"not a valid timestamp: {exc}") from None
+            raise RequestError(_subfield(field, "issued_at"), f"not a valid timestamp: {exc}") from None
     return Token(scopes, message.format, issued_at, message.kind)
 
 
@@ -61,14 +66,15 @@ def check_args(request: pb.CheckRequest, prefix: str = "") -> tuple[Token, str, 
     """Validate a CheckRequest; return (token, method, path)."""
     if not request.HasField("token"):
         raise RequestError(f"{prefix}token", "required (an empty Token is a scoped token with no scopes)")
-    token = token_from_proto(request.token, f"{prefix}token")
-    if not request.method:
+    token = token_from_proto(request.token, prefix + "token")
+    method, path = request.method, request.path
+    if not method:
         raise RequestError(f"{prefix}method", "required")
-    if len(request.method) > MAX_METHOD_LENGTH:
+    if len(method) > MAX_METHOD_LENGTH:
         raise RequestError(f"{prefix}method", f"longer than {MAX_METHOD_LENGTH} characters")
-    if not request.path:
+    if not path:
         raise RequestError(f"{prefix}path", "required")
-    return token, request.method, request.path
+    return token, method, path
 
 
 def check_response(decision: Decision, revision: str) -> pb.CheckResponse:

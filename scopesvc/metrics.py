@@ -3,15 +3,25 @@
 Each server owns its registry (two servers in one process do not collide). Labels are bounded
 by the code and the catalog: RPC names, reasons, gRPC codes, catalog name and revision; never
 a concrete path or anything from a token.
+
+The series counted on every request (decisions, grpc_server_*) are `LoopCounter` and
+`LoopHistogram`: plain numbers that only the event loop's thread changes (every RPC and every
+gateway decision runs there), exposed through a collector at scrape time. prometheus_client's
+own children take a lock and validate their input on each call, which cost 3.6 us of the 12 us
+a Check spent in Python; these cost under 1 us. Everything else uses prometheus_client's types.
 """
 
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 from .policy import Catalog, Reason
 
@@ -20,20 +30,104 @@ DECISION_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 
 RPC_BUCKETS = (1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 5.0)
 
 
+class Tally:
+    """One counter series of a `LoopCounter`."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self) -> None:
+        self.value += 1
+
+
+class TimeTally:
+    """One histogram series of a `LoopHistogram`: a count per bucket (the last is +Inf) and the sum."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.bounds, seconds)] += 1  # the first bucket whose bound is >= seconds
+        self.sum += seconds
+
+
+class LoopCounter:
+    """A labelled counter changed only from the event loop's thread; read by the registry at scrape."""
+
+    def __init__(self, name: str, documentation: str, labelnames: list[str], registry: CollectorRegistry) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, labelnames
+        self._series: dict[tuple[str, ...], Tally] = {}
+        registry.register(self)
+
+    def labels(self, *values: str) -> Tally:
+        series = self._series.get(values)
+        if series is None:
+            series = self._series[values] = Tally()
+        return series
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for values, series in list(self._series.items()):  # one C-level copy: safe beside the loop's thread
+            family.add_metric(values, series.value)
+        yield family
+
+
+class LoopHistogram:
+    """A labelled histogram changed only from the event loop's thread; read by the registry at scrape."""
+
+    def __init__(self, name: str, documentation: str, labelnames: list[str], buckets: tuple[float, ...],
+                 registry: CollectorRegistry) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, labelnames
+        self.bounds = tuple(sorted(buckets))
+        self._les = [floatToGoString(b) for b in self.bounds] + ["+Inf"]
+        self._series: dict[tuple[str, ...], TimeTally] = {}
+        registry.register(self)
+
+    def labels(self, *values: str) -> TimeTally:
+        series = self._series.get(values)
+        if series is None:
+            series = self._series[values] = TimeTally(self.bounds)
+        return series
+
+    def describe(self) -> Iterator[Metric]:
+        yield HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for values, series in list(self._series.items()):
+            counts, total = list(series.counts), series.sum
+            cumulative, buckets = 0, []
+            for le, count in zip(self._les, counts):
+                cumulative += count
+                buckets.append((le, cumulative))
+            family.add_metric(values, buckets, total)
+        yield family
+
+
 class Metrics:
     """The metrics of one server, in their own registry."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.decisions = Counter("scopesvc_decisions", "Check decisions made, by RPC or gateway adapter, result and reason.",
-                                 ["rpc", "result", "reason"], registry=r)
-        self.dry_run_allowed = Counter("scopesvc_dry_run_allowed", "Denied decisions allowed because of dry-run mode.",
-                                       ["rpc"], registry=r)
-        self.decision_seconds = Histogram("scopesvc_decision_seconds", "Time to make one decision (cache included).",
-                                          ["rpc"], buckets=DECISION_BUCKETS, registry=r)
-        self.cache_hits = Counter("scopesvc_cache_hits", "Decisions answered from the cache.", registry=r)
-        self.cache_misses = Counter("scopesvc_cache_misses", "Decisions the cache did not hold.", registry=r)
+        self.decisions = LoopCounter("scopesvc_decisions",
+                                     "Check decisions made, by RPC or gateway adapter, result and reason.",
+                                     ["rpc", "result", "reason"], r)
+        self.dry_run_allowed = LoopCounter("scopesvc_dry_run_allowed", "Denied decisions allowed because of dry-run mode.",
+                                           ["rpc"], r)
+        self.decision_seconds = LoopHistogram("scopesvc_decision_seconds", "Time to make one decision (cache included).",
+                                              ["rpc"], DECISION_BUCKETS, r)
+        self.cache_hits = LoopCounter("scopesvc_cache_hits", "Decisions answered from the cache.", [], r).labels()
+        self.cache_misses = LoopCounter("scopesvc_cache_misses", "Decisions the cache did not hold.", [], r).labels()
         self.cache_entries = Gauge("scopesvc_cache_entries", "Decisions held in the cache.", registry=r)
         self.catalog_info = Gauge("scopesvc_catalog_info", "The catalog being served (value 1).",
                                   ["name", "revision"], registry=r)
@@ -48,14 +142,14 @@ class Metrics:
         self.decision_log_dropped = Counter("scopesvc_decision_log_dropped",
                                             "Decision log records dropped because the writer fell behind.", registry=r)
         labels = ["grpc_type", "grpc_service", "grpc_method"]
-        self.grpc_started = Counter("grpc_server_started", "RPCs started on the server.", labels, registry=r)
-        self.grpc_handled = Counter("grpc_server_handled", "RPCs completed on the server, regardless of outcome.",
-                                    labels + ["grpc_code"], registry=r)
-        self.grpc_seconds = Histogram("grpc_server_handling_seconds",
-                                      "Time to handle an RPC until it completed, regardless of outcome.",
-                                      labels + ["grpc_code"], buckets=RPC_BUCKETS, registry=r)
+        self.grpc_started = LoopCounter("grpc_server_started", "RPCs started on the server.", labels, r)
+        self.grpc_handled = LoopCounter("grpc_server_handled", "RPCs completed on the server, regardless of outcome.",
+                                        labels + ["grpc_code"], r)
+        self.grpc_seconds = LoopHistogram("grpc_server_handling_seconds",
+                                          "Time to handle an RPC until it completed, regardless of outcome.",
+                                          labels + ["grpc_code"], RPC_BUCKETS, r)
         self._http: Any = None
-        self._decision_children: dict[tuple[str, bool, Reason], tuple[Any, Any]] = {}
+        self._decision_series: dict[tuple[str, bool, Reason], tuple[Tally, TimeTally]] = {}
 
     def set_catalog(self, catalog: Catalog, load_seconds: float) -> None:
         self.catalog_info.clear()
@@ -76,16 +170,16 @@ class Metrics:
             self._http = None
 
     def record_decision(self, rpc: str, allowed: bool, reason: Reason, seconds: float) -> None:
-        """Count one decision and its time, through label children bound once per combination."""
+        """Count one decision and its time, in series looked up once per combination."""
         key = (rpc, allowed, reason)
-        children = self._decision_children.get(key)
-        if children is None:
-            children = self._decision_children[key] = (
+        series = self._decision_series.get(key)
+        if series is None:
+            series = self._decision_series[key] = (
                 self.decisions.labels(rpc, "allow" if allowed else "deny", reason.name),
                 self.decision_seconds.labels(rpc),
             )
-        children[0].inc()
-        children[1].observe(seconds)
+        series[0].inc()
+        series[1].observe(seconds)
 
     def rpc(self, service: str, method: str) -> RpcMetrics:
         """The grpc_server_* series of one unary method."""
@@ -93,11 +187,7 @@ class Metrics:
 
 
 class RpcMetrics:
-    """grpc_server_started/handled/handling_seconds of one method, with label children bound once.
-
-    Binding a child (`labels(...)`) costs more than counting with it, and these are counted on
-    every RPC, so the children are looked up once per method and status code.
-    """
+    """grpc_server_started/handled/handling_seconds of one method, its series looked up once per status code."""
 
     __slots__ = ("_metrics", "_labels", "started", "_by_code")
 
@@ -105,13 +195,12 @@ class RpcMetrics:
         self._metrics = metrics
         self._labels = labels
         self.started = metrics.grpc_started.labels(*labels)
-        self._by_code: dict[grpc.StatusCode, tuple[Any, Any]] = {}
+        self._by_code: dict[grpc.StatusCode, tuple[Tally, TimeTally]] = {}
 
     def handled(self, code: grpc.StatusCode, seconds: float) -> None:
-        children = self._by_code.get(code)
-        if children is None:
+        series = self._by_code.get(code)
+        if series is None:
             metrics, labels = self._metrics, (*self._labels, code.name)
-            children = self._by_code[code] = (metrics.grpc_handled.labels(*labels),
-                                              metrics.grpc_seconds.labels(*labels))
-        children[0].inc()
-        children[1].observe(seconds)
+            series = self._by_code[code] = (metrics.grpc_handled.labels(*labels), metrics.grpc_seconds.labels(*labels))
+        series[0].inc()
+        series[1].observe(seconds)

@@ -36,6 +36,8 @@ from .paths import MalformedPath
 
 _FORMATS = {int(f): f for f in TokenFormat}
 _MAX_ANSWERS = 100_000
+_MAX_SHARED_UNKNOWN = 4
+_MAX_SHARED_UNKNOWN_CHARS = 128
 _NO_SCOPES_MESSAGE = {
     TokenKind.PERSONAL_ACCESS_TOKEN: (
         "this personal access token has no scopes: create a new token with the scopes it needs"
@@ -66,7 +68,7 @@ class Engine:
         self._unknown_endpoint_challenge = bearer_challenge("insufficient_scope", "Unknown endpoint")
         self._invalid_token_challenge = bearer_challenge("invalid_token", "Unknown token format")
         # Answers for tokens without unknown scopes, by (endpoint key, format, missing mask).
-        self._answers: dict[tuple[str, TokenFormat, int], Decision] = {}
+        self._answers: dict[tuple[str, TokenFormat, int, tuple[str, ...]], Decision] = {}
 
     # -- tokens ---------------------------------------------------------------------------
 
@@ -112,26 +114,27 @@ class Engine:
             return self._deny(Reason.UNKNOWN_TOKEN_FORMAT, message, endpoint, token, 401,
                               self._invalid_token_challenge, _body("Unauthorized", message))
         granted, unknown = catalog.universe.grant(token.scopes)
-        if fmt == TokenFormat.LEGACY:
-            return self._answer(endpoint, fmt, 0, unknown)
-        if not token.scopes:
+        if fmt is TokenFormat.LEGACY:
+            missing = 0
+        elif token.scopes:
+            missing = endpoint.mask & ~granted
+        else:
             return Decision(False, Reason.NO_SCOPES, _NO_SCOPES_MESSAGE.get(token.kind, _NO_SCOPES_DEFAULT),
                             endpoint, endpoint.scopes, unknown, fmt, 403, endpoint.www_authenticate,
                             endpoint.deny_body)
-        return self._answer(endpoint, fmt, endpoint.mask & ~granted, unknown)
+        # Most checks end here: a path match, a scope lookup and this one.
+        decision = self._answers.get((endpoint.key, fmt, missing, unknown))
+        return decision if decision is not None else self._answer(endpoint, fmt, missing, unknown)
 
     def _answer(self, endpoint: Endpoint, fmt: TokenFormat, missing: int, unknown: tuple[str, ...]) -> Decision:
-        """The decision for a legacy token, or a scoped one lacking the scopes in `missing`.
+        """Build the decision for a legacy token, or a scoped one lacking the scopes in `missing`.
 
-        Without unknown scopes it depends on (endpoint, format, missing) alone, so each is built
-        once (at most _MAX_ANSWERS of them): most checks then cost a path match and a lookup.
+        It depends on (endpoint, format, missing, unknown) alone, so each is built once and kept
+        in `_answers` (at most _MAX_ANSWERS of them, and only for a few short unknown names,
+        which a token controls).
         """
-        key = (endpoint.key, fmt, missing)
-        if not unknown:
-            decision = self._answers.get(key)
-            if decision is not None:
-                return decision
-        shared = not unknown and len(self._answers) < _MAX_ANSWERS
+        shared = len(self._answers) < _MAX_ANSWERS and (
+            not unknown or (len(unknown) <= _MAX_SHARED_UNKNOWN and sum(map(len, unknown)) <= _MAX_SHARED_UNKNOWN_CHARS))
         if fmt == TokenFormat.LEGACY:
             decision = Decision(True, Reason.ALLOWED_LEGACY_TOKEN, "legacy token: full access", endpoint,
                                 (), unknown, fmt, 200, "", "", shared)
@@ -145,7 +148,7 @@ class Engine:
                                 endpoint, names, unknown, fmt, 403, endpoint.www_authenticate, endpoint.deny_body,
                                 shared)
         if shared:
-            self._answers[key] = decision
+            self._answers[endpoint.key, fmt, missing, unknown] = decision
         return decision
 
     def _deny(self, reason: Reason, message: str, endpoint: Endpoint | None, token: Token,

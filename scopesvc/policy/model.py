@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .catalog import Endpoint
 
@@ -37,12 +38,12 @@ class Reason(enum.IntEnum):
     SUBSCRIPTION_SCOPE_NOT_ALLOWED = 9
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """An access token as the engine sees it.
 
     `format` is an int so a value no enum member has (from a newer client) is still carried
-    and answered with UNKNOWN_TOKEN_FORMAT instead of failing to convert.
+    and answered with UNKNOWN_TOKEN_FORMAT instead of failing to convert. A NamedTuple: one is
+    built for every request, at half the cost of a frozen dataclass.
     """
 
     scopes: tuple[str, ...] = ()

@@ -35,8 +35,9 @@ class MalformedPath(ValueError):
     """The path is ambiguous or invalid; the message says why."""
 
 
-# A path made only of plain segment characters (and without '//') needs no further checks: the common case.
-_PLAIN = re.compile(r"/[A-Za-z0-9_\-~!$&'()*+,=:@/]+")
+# The common case, which needs no further checks: non-empty segments of plain characters, an
+# optional trailing slash (group 2), then the end or a query. Group 1 is the path without them.
+_PLAIN = re.compile(r"((?:/[A-Za-z0-9_\-~!$&'()*+,=:@]+)+)(/?)(?:\?|\Z)")
 # Characters a raw path segment may hold (RFC 3986 pchar, less ';', plus '%' checked below).
 _SEGMENT_CHARS = re.compile(r"[A-Za-z0-9_\-~!$&'()*+,=:@.%]*")
 _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -101,14 +102,15 @@ def split_path(target: str, strip_trailing_slash: bool = True) -> list[str]:
     """
     if len(target) > MAX_PATH_LENGTH:
         raise MalformedPath(f"path is longer than {MAX_PATH_LENGTH} characters")
-    path = target.partition("?")[0]
-    if _PLAIN.fullmatch(path) and "//" not in path:
-        segments = path[1:].split("/")
-    else:
-        segments = _split_slow(path)
-    if segments and segments[-1] == "":
-        if strip_trailing_slash:
-            segments.pop()
+    plain = _PLAIN.match(target)
+    if plain is not None:
+        segments = plain[1][1:].split("/")
+        if plain[2] and not strip_trailing_slash:
+            segments.append("")
+        return segments
+    segments = _split_slow(target.partition("?")[0])
+    if segments and segments[-1] == "" and strip_trailing_slash:
+        segments.pop()
     return segments
 
 

@@ -55,14 +55,16 @@ class ScopeUniverse:
         """What `names` grants (as `effective`) and the names that are not catalog scopes (as `unknown`), in one pass."""
         closure = self._closure
         mask = 0
-        unknown: dict[str, None] = {}
+        unknown: dict[str, None] | None = None  # built only when needed: most tokens have none
         for name in names:
             implied = closure.get(name)
             if implied is None:
+                if unknown is None:
+                    unknown = {}
                 unknown[name] = None
             else:
                 mask |= implied
-        return mask, tuple(unknown)
+        return mask, (tuple(unknown) if unknown else ())
 
     def closure_of(self, mask: int) -> int:
         """Everything the scopes in `mask` grant."""

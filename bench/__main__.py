@@ -80,7 +80,8 @@ def inprocess_section(cfg: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     rounds = 20 if cfg.quick else 300
     default = Engine(catalog_files.load_default())
     result: dict[str, Any] = {"default": inprocess.decision_ns(default, rounds),
-                              "default_cached": inprocess.cached_decision_ns(default, rounds)}
+                              "default_cached": inprocess.cached_decision_ns(default, rounds),
+                              "handler": inprocess.handler_hot_cold_us(rounds)}
     profile = cProfile.Profile()
     cases = [(c.token, c.method, c.path) for c in workload.full_mix(default.catalog)]
     profile.enable()

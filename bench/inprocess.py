@@ -11,12 +11,20 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cachetools
+import grpc
 
+from scopesvc import convert, handlers
 from scopesvc import catalog_files
+from scopesvc.config import ServerConfig
 from scopesvc.policy import Engine
+from scopesvc.server import Server
+from scopesvc.service import SERVICE, ScopeService
+from scopesvc.v1 import scopesvc_pb2 as pb
 
 from . import workload
 
@@ -57,6 +65,60 @@ def cached_decision_ns(engine: Engine, rounds: int) -> dict[str, float]:
     samples = sorted(samples[len(cases):])
     return {"median": samples[len(samples) // 2], "p99": samples[int(len(samples) * 0.99)],
             "mean": statistics.fmean(samples), "n": len(samples)}
+
+
+COLD_SWEEP_BYTES = 4 << 20
+
+
+def handler_hot_cold_us(rounds: int) -> dict[str, dict[str, float]]:
+    """Median microseconds of the Check handler and its parts, hot and with the CPU caches cold.
+
+    Each part runs on the 8 requests h2load sends: "hot" back to back, "cold" each after
+    writing one byte per cache line of 4 MiB, as a server's other work (gRPC, the kernel, the
+    load generator) does between two requests. The no-op is the no-op server's handler (parse,
+    return), so the difference is what scopesvc adds per request.
+    """
+    engine = Engine(catalog_files.load_default())
+    server = Server(ServerConfig(cache_size=0), engine)
+    service = ScopeService(server.decider)
+    handle = handlers._unary(service.Check, "Check", server.metrics.rpc(SERVICE.full_name, "Check"), None)
+    parse = handlers._lenient(pb.CheckRequest.FromString)
+    bodies = [c.request().SerializeToString() for c in workload.representative(workload.full_mix(engine.catalog))]
+    requests = [pb.CheckRequest.FromString(b) for b in bodies]
+    args = [convert.check_args(r) for r in requests]
+
+    async def noop(request: pb.CheckRequest, context: grpc.aio.ServicerContext) -> bytes:
+        return b""
+
+    def drive(coroutine: Any) -> None:
+        try:
+            coroutine.send(None)
+        except StopIteration:
+            pass
+
+    parts: dict[str, Callable[[int], object]] = {
+        "no-op handler (parse, return)": lambda i: drive(noop(pb.CheckRequest.FromString(bodies[i]), None)),
+        "Check handler (parse to serialized answer)": lambda i: drive(handle(parse(bodies[i]), None)),
+        "request validation (to Token, method, path)": lambda i: convert.check_args(requests[i]),
+        "decider (decision, its metrics)": lambda i: server.decider.decide(*args[i], rpc="Check"),
+        "engine.check (the decision)": lambda i: engine.check(*args[i]),
+    }
+    sweep = bytearray(COLD_SWEEP_BYTES)
+    clock = time.perf_counter_ns
+    out: dict[str, dict[str, float]] = {}
+    for name, run in parts.items():
+        hot, cold = [], []
+        for k in range(rounds * len(bodies)):
+            i = k % len(bodies)
+            start = clock()
+            run(i)
+            hot.append(clock() - start)
+            sweep[0:len(sweep):64] = bytes(len(sweep) // 64)
+            start = clock()
+            run(i)
+            cold.append(clock() - start)
+        out[name] = {"hot": statistics.median(hot) / 1000, "cold": statistics.median(cold) / 1000}
+    return out
 
 
 def _rss_kib() -> int:

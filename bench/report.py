@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import inprocess
 from .h2load import Result
 
 COMMAND = "./bench/run"
@@ -252,6 +253,13 @@ def markdown(results: dict[str, Any], cfg: argparse.Namespace) -> str:
         ip["profile"],
         "```",
     ]
+    if "handler" in ip:
+        sweep = ip["handler"]
+        lines += ["", f"The Check handler and its parts in process, median us over the 8 h2load requests: hot (back "
+                  f"to back) and cold (each after writing one byte per cache line of {inprocess.COLD_SWEEP_BYTES >> 20} "
+                  "MiB, as the server's other work does between two requests under load):", "",
+                  "| part | hot us | cold us |", "|---|---:|---:|"]
+        lines += [f"| {name} | {v['hot']:.2f} | {v['cold']:.2f} |" for name, v in sweep.items()]
     if "server_profile" in rpc:
         lines += ["", "The scopesvc server process under saturation, py-spy (all threads, Python frames; idle waits "
                   "such as `EpollSelector.select` and the gRPC poller thread's blocking call count as samples):",
@@ -308,13 +316,19 @@ def analysis(results: dict[str, Any]) -> list[str]:
                    "with cores to spare, or a gRPC server whose per-request path is not Python (the decision itself "
                    "is microseconds, see in-process).")
     if any("no-op" in name for name in missed):
+        hc = ip.get("handler", {})
+        handler, noop_handler = hc.get("Check handler (parse to serialized answer)"), hc.get("no-op handler (parse, return)")
+        cold = (f" The hot/cold table under Profiles measures it: the Check handler takes {handler['hot']:.1f} us hot "
+                f"but {handler['cold']:.1f} us with cold caches, against {noop_handler['cold']:.1f} us for the no-op "
+                "handler; the decision alone is a fraction of it." if handler and noop_handler else "")
         out.append("  - Against the no-op server: what is left is Python per request around a decision of a few "
-                   "microseconds: validating the request into a Token, the decider (cache lookup, counter and "
-                   "histogram), the gRPC metrics, and the response, which is serialized once per reusable answer "
-                   "(the engine hands out the same Decision objects). Under load each of these runs with cold "
-                   "CPU caches, so the decision costs several times its in-process figure. What would close it: "
-                   "compiling the policy core and request validation (e.g. with mypyc), or serving on more "
-                   "processes (`--workers`) so the loop thread is not the bottleneck.")
+                   "microseconds: reading the request's fields into a Token, the decider (counter and histogram), "
+                   "the gRPC metrics, and the response, which is serialized once per reusable answer (the engine "
+                   "hands out the same Decision objects). Under load gRPC, the kernel and the load generator run "
+                   "between two requests and evict the CPU caches, so this code runs cold, at two to three times "
+                   f"its back-to-back cost.{cold} What would close it: less Python per request - compiling the "
+                   "policy core and request validation (e.g. with mypyc) - or serving on more processes "
+                   "(`--workers`) on a machine with cores to spare.")
     if any("1,000" in name for name in missed):
         noop = runs["no-op grpcio"].get(1000)
         floor = f" (the no-op grpcio server's p99 at 1,000/s in this run: {noop.percentile(99):.2f} ms)" if noop else ""

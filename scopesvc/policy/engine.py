@@ -108,7 +108,9 @@ class Engine:
             message = self._unknown_endpoint_message(method, path)
             return self._deny(Reason.UNKNOWN_ENDPOINT, message, None, token, 403,
                               self._unknown_endpoint_challenge, _body("Forbidden", message))
-        fmt = self.token_format(token)
+        fmt = _FORMATS.get(token.format)
+        if fmt is TokenFormat.UNSPECIFIED or fmt is None:  # the rest are explicit: skip the call
+            fmt = self.token_format(token)
         if fmt is None:
             message = f"unknown token format {token.format}"
             return self._deny(Reason.UNKNOWN_TOKEN_FORMAT, message, endpoint, token, 401,

@@ -321,6 +321,12 @@ def analysis(results: dict[str, Any]) -> list[str]:
         cold = (f" The hot/cold table under Profiles measures it: the Check handler takes {handler['hot']:.1f} us hot "
                 f"but {handler['cold']:.1f} us with cold caches, against {noop_handler['cold']:.1f} us for the no-op "
                 "handler; the decision alone is a fraction of it." if handler and noop_handler else "")
+        if "handler" in means:
+            gap = 1e6 / one.rps - 1e6 / noop.rps
+            own = 1e6 * means["handler"]
+            cold += (f" At saturation scopesvc takes {gap:.0f} us longer per request than the no-op server, against "
+                     f"its handler's own {own:.1f} us" + (": what the handler evicts, gRPC's code that runs next must "
+                                                         "fetch again." if gap > own * 1.2 else "."))
         out.append("  - Against the no-op server: what is left is Python per request around a decision of a few "
                    "microseconds: reading the request's fields into a Token, the decider (counter and histogram), "
                    "the gRPC metrics, and the response, which is serialized once per reusable answer (the engine "
@@ -340,7 +346,7 @@ def analysis(results: dict[str, Any]) -> list[str]:
     if any("in-process" in name or "100,000 endpoints" in name for name in missed):
         out.append("  - In-process decision: see the cProfile: splitting the path and walking the trie, the token "
                    "format and unknown-scope checks, then a dictionary lookup for the reusable answer (a new "
-                   "Decision only for tokens holding unknown scopes). A catalog compiled into one regular "
+                   "Decision only for tokens holding many or long unknown scopes). A catalog compiled into one regular "
                    "expression per method would replace the split and walk.")
     if any("loads" in name for name in missed):
         out.append("  - Catalog load: compile time is per-endpoint validation and trie insertion in Python; "

@@ -38,7 +38,7 @@ _FORMATS = {int(f): f for f in TokenFormat}
 _MAX_ANSWERS = 100_000
 _MAX_SHARED_UNKNOWN = 4
 _MAX_SHARED_UNKNOWN_CHARS = 128
-_NO_SCOPES_MESSAGE = {
+_NO_SCOPES_MESSAGE: dict[int, str] = {
     TokenKind.PERSONAL_ACCESS_TOKEN: (
         "this personal access token has no scopes: create a new token with the scopes it needs"
     ),

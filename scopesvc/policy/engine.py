@@ -67,7 +67,7 @@ class Engine:
         self.legacy_scopes: tuple[str, ...] = tuple(universe.to_names(universe.minimal(everything)))
         self._unknown_endpoint_challenge = bearer_challenge("insufficient_scope", "Unknown endpoint")
         self._invalid_token_challenge = bearer_challenge("invalid_token", "Unknown token format")
-        # Answers for tokens without unknown scopes, by (endpoint key, format, missing mask).
+        # Reusable answers by (endpoint key, format, missing mask, unknown scopes); see `_answer`.
         self._answers: dict[tuple[str, TokenFormat, int, tuple[str, ...]], Decision] = {}
 
     # -- tokens ---------------------------------------------------------------------------

@@ -44,8 +44,7 @@ def _subfield(field: str, name: str) -> str:
 def token_from_proto(message: pb.Token, field: str = "token") -> Token:
     """The policy core's Token; raises RequestError naming `field`'s sub-field that is out of bounds."""
     scopes = tuple(message.scopes)
-    if len(scopes) > MAX_SCOPES or (scopes and max(map(len, scopes)) > MAX_SCOPE_LENGTH):
-        check_strings(scopes, _subfield(field, "scopes"), MAX_SCOPES, MAX_SCOPE_LENGTH)
+    check_strings(scopes, _subfield(field, "scopes"), MAX_SCOPES, MAX_SCOPE_LENGTH)
     issued_at = None
     if message.HasField("issued_at"):
         try:

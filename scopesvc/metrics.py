@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
@@ -28,6 +28,9 @@ from .policy import Catalog, Reason
 # Decisions take microseconds; RPCs up to a CheckBatch of 1,000 checks.
 DECISION_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 0.1)
 RPC_BUCKETS = (1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 5.0)
+
+
+S = TypeVar("S")
 
 
 class Tally:
@@ -57,53 +60,57 @@ class TimeTally:
         self.sum += seconds
 
 
-class LoopCounter:
-    """A labelled counter changed only from the event loop's thread; read by the registry at scrape."""
+class _LoopFamily(Generic[S]):
+    """Series by label values, made on first use; registered with the registry, which collects them at scrape."""
 
-    def __init__(self, name: str, documentation: str, labelnames: list[str], registry: CollectorRegistry) -> None:
+    def __init__(self, name: str, documentation: str, labelnames: list[str], registry: CollectorRegistry,
+                 new_series: Callable[[], S]) -> None:
         self.name, self.documentation, self.labelnames = name, documentation, labelnames
-        self._series: dict[tuple[str, ...], Tally] = {}
+        self._new_series = new_series
+        self._series: dict[tuple[str, ...], S] = {}
         registry.register(self)
 
-    def labels(self, *values: str) -> Tally:
+    def labels(self, *values: str) -> S:
         series = self._series.get(values)
         if series is None:
-            series = self._series[values] = Tally()
+            series = self._series[values] = self._new_series()
         return series
+
+    def _snapshot(self) -> list[tuple[tuple[str, ...], S]]:
+        return list(self._series.items())  # one C-level copy: safe beside the loop's thread adding series
+
+
+class LoopCounter(_LoopFamily[Tally]):
+    """A labelled counter changed only from the event loop's thread."""
+
+    def __init__(self, name: str, documentation: str, labelnames: list[str], registry: CollectorRegistry) -> None:
+        super().__init__(name, documentation, labelnames, registry, Tally)
 
     def describe(self) -> Iterator[Metric]:
         yield CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        for values, series in list(self._series.items()):  # one C-level copy: safe beside the loop's thread
+        for values, series in self._snapshot():
             family.add_metric(values, series.value)
         yield family
 
 
-class LoopHistogram:
-    """A labelled histogram changed only from the event loop's thread; read by the registry at scrape."""
+class LoopHistogram(_LoopFamily[TimeTally]):
+    """A labelled histogram changed only from the event loop's thread."""
 
     def __init__(self, name: str, documentation: str, labelnames: list[str], buckets: tuple[float, ...],
                  registry: CollectorRegistry) -> None:
-        self.name, self.documentation, self.labelnames = name, documentation, labelnames
-        self.bounds = tuple(sorted(buckets))
-        self._les = [floatToGoString(b) for b in self.bounds] + ["+Inf"]
-        self._series: dict[tuple[str, ...], TimeTally] = {}
-        registry.register(self)
-
-    def labels(self, *values: str) -> TimeTally:
-        series = self._series.get(values)
-        if series is None:
-            series = self._series[values] = TimeTally(self.bounds)
-        return series
+        bounds = tuple(sorted(buckets))
+        self._les = [floatToGoString(b) for b in bounds] + ["+Inf"]
+        super().__init__(name, documentation, labelnames, registry, lambda: TimeTally(bounds))
 
     def describe(self) -> Iterator[Metric]:
         yield HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
 
     def collect(self) -> Iterator[Metric]:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        for values, series in list(self._series.items()):
+        for values, series in self._snapshot():
             counts, total = list(series.counts), series.sum
             cumulative, buckets = 0, []
             for le, count in zip(self._les, counts):

@@ -7,6 +7,7 @@ import subprocess
 import grpc
 import pytest
 
+from scopesvc.metrics import Metrics
 from scopesvc.v1 import scopesvc_pb2 as pb
 
 from .helpers import token
@@ -81,3 +82,21 @@ def test_labels_hold_no_request_data(served):
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
     text = scrape(server.server.metrics_port)
     assert SECRET_SCOPE not in text and SECRET_ID not in text and "no.Such" not in text
+
+
+def test_loop_series_expose_as_prometheus_counters_and_histograms():
+    """Buckets are cumulative and inclusive (`le`), +Inf counts everything, and counters end in _total."""
+    metrics = Metrics()
+    labels = {"grpc_type": "unary", "grpc_service": "s", "grpc_method": "M", "grpc_code": "OK"}
+    seconds = metrics.grpc_seconds.labels(*labels.values())
+    for value in (1e-4, 1.5e-4, 10.0):
+        seconds.observe(value)
+    metrics.grpc_handled.labels(*labels.values()).inc()
+    value = metrics.registry.get_sample_value
+    assert value("grpc_server_handling_seconds_bucket", {**labels, "le": "0.0001"}) == 1
+    assert value("grpc_server_handling_seconds_bucket", {**labels, "le": "0.00025"}) == 2
+    assert value("grpc_server_handling_seconds_bucket", {**labels, "le": "5.0"}) == 2
+    assert value("grpc_server_handling_seconds_bucket", {**labels, "le": "+Inf"}) == 3
+    assert value("grpc_server_handling_seconds_count", labels) == 3
+    assert value("grpc_server_handling_seconds_sum", labels) == pytest.approx(10.00025)
+    assert value("grpc_server_handled_total", labels) == 1

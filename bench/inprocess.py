@@ -18,8 +18,7 @@ from typing import Any
 import cachetools
 import grpc
 
-from scopesvc import convert, handlers
-from scopesvc import catalog_files
+from scopesvc import catalog_files, convert, handlers
 from scopesvc.config import ServerConfig
 from scopesvc.policy import Engine
 from scopesvc.server import Server

@@ -28,13 +28,17 @@ SUBSCRIPTION_SCOPE_NUMBERS = {name: i + 1 for i, name in enumerate(SUBSCRIPTION_
 SUBSCRIPTION_SCOPE_NAMES = {number: name for name, number in SUBSCRIPTION_SCOPE_NUMBERS.items()}
 
 
-def check_strings(values: Sequence[str], field: str, limit: int, length: int = MAX_ITEM_LENGTH) -> None:
-    """Bound a repeated string field: at most `limit` entries of at most `length` characters."""
+def check_strings(values: Sequence[str], field: str, limit: int, length: int = MAX_ITEM_LENGTH,
+                  parent: str = "") -> None:
+    """Bound a repeated string field: at most `limit` entries of at most `length` characters.
+
+    `parent` names the message holding `field` in errors (the name is only built for one).
+    """
     if len(values) > limit:
-        raise RequestError(field, f"at most {limit} entries, got {len(values)}")
+        raise RequestError(_subfield(parent, field), f"at most {limit} entries, got {len(values)}")
     if values and max(map(len, values)) > length:
         i = next(i for i, value in enumerate(values) if len(value) > length)
-        raise RequestError(f"{field}[{i}]", f"longer than {length} characters")
+        raise RequestError(f"{_subfield(parent, field)}[{i}]", f"longer than {length} characters")
 
 
 def _subfield(field: str, name: str) -> str:
@@ -44,7 +48,7 @@ def _subfield(field: str, name: str) -> str:
 def token_from_proto(message: pb.Token, field: str = "token") -> Token:
     """The policy core's Token; raises RequestError naming `field`'s sub-field that is out of bounds."""
     scopes = tuple(message.scopes)
-    check_strings(scopes, _subfield(field, "scopes"), MAX_SCOPES, MAX_SCOPE_LENGTH)
+    check_strings(scopes, "scopes", MAX_SCOPES, MAX_SCOPE_LENGTH, field)
     issued_at = None
     if message.HasField("issued_at"):
         try:

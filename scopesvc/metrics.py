@@ -28,6 +28,7 @@ from .policy import Catalog, Reason
 # Decisions take microseconds; RPCs up to a CheckBatch of 1,000 checks.
 DECISION_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 0.1)
 RPC_BUCKETS = (1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 5.0)
+_OK = grpc.StatusCode.OK
 
 
 S = TypeVar("S")
@@ -196,18 +197,28 @@ class Metrics:
 class RpcMetrics:
     """grpc_server_started/handled/handling_seconds of one method, its series looked up once per status code."""
 
-    __slots__ = ("_metrics", "_labels", "started", "_by_code")
+    __slots__ = ("_metrics", "_labels", "started", "_by_code", "_ok")
 
     def __init__(self, metrics: Metrics, labels: tuple[str, str, str]) -> None:
         self._metrics = metrics
         self._labels = labels
         self.started = metrics.grpc_started.labels(*labels)
         self._by_code: dict[grpc.StatusCode, tuple[Tally, TimeTally]] = {}
+        # OK's series, once made: found by identity, since hashing a grpc.StatusCode runs Python code.
+        self._ok: tuple[Tally, TimeTally] | None = None
 
     def handled(self, code: grpc.StatusCode, seconds: float) -> None:
+        series = self._ok if code is _OK else None
+        if series is None:
+            series = self._series(code)
+        series[0].inc()
+        series[1].observe(seconds)
+
+    def _series(self, code: grpc.StatusCode) -> tuple[Tally, TimeTally]:
         series = self._by_code.get(code)
         if series is None:
             metrics, labels = self._metrics, (*self._labels, code.name)
             series = self._by_code[code] = (metrics.grpc_handled.labels(*labels), metrics.grpc_seconds.labels(*labels))
-        series[0].inc()
-        series[1].observe(seconds)
+            if code is _OK:
+                self._ok = series
+        return series

@@ -14,7 +14,7 @@ import time
 
 import grpc
 from grpc_health.v1 import health, health_pb2
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from . import catalog_files
 from .admission import Admission, channelz_outstanding, create_server
@@ -24,7 +24,7 @@ from .decider import Decider, EngineRef
 from .decision_log import DecisionLog
 from .gateway import ExtAuthzService, ForwardAuthServer, GatewayConfig
 from .gateway.ext_authz import SERVICE as EXT_AUTHZ_SERVICE
-from .handlers import add_to_server
+from .handlers import GenericOnly, add_to_server
 from .metrics import Metrics
 from .policy import Engine
 from .reload import CatalogReloader
@@ -80,9 +80,10 @@ class Server:
                       self.admission)
         self.forward_auth: ForwardAuthServer | None = None
         add_to_server(self.health, self.grpc, HEALTH_SERVICE, self.metrics, self.admission, exempt=True)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, EXT_AUTHZ_SERVICE.full_name, HEALTH_SERVICE.full_name, reflection.SERVICE_NAME),
-            self.grpc,
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            reflection.aio.ReflectionServicer(
+                (SERVICE_NAME, EXT_AUTHZ_SERVICE.full_name, HEALTH_SERVICE.full_name, reflection.SERVICE_NAME)),
+            GenericOnly(self.grpc),
         )
         self.tls = TlsFiles(config) if config.tls_cert else None
         self.port = 0

@@ -8,13 +8,16 @@ import subprocess
 import sys
 
 import grpc
+import grpc.aio._server
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from scopesvc.config import ServerConfig
 from scopesvc.v1 import scopesvc_pb2 as pb
 from scopesvc.v1 import scopesvc_pb2_grpc as pb_grpc
 
+from .conftest import RunningServer
 from .helpers import bad_request_field, token
 
 
@@ -35,6 +38,27 @@ def test_reflection_lists_services(channel):
     responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
     names = {s.name for r in responses for s in r.list_services_response.service}
     assert {"scopesvc.v1.ScopeService", "grpc.health.v1.Health"} <= names
+
+
+def test_no_method_is_registered(monkeypatch):
+    """Every service is added as generic handlers only: grpc.aio waits again on one pending
+    request per registered method for each call it accepts (see handlers.GenericOnly)."""
+    registered: list[str] = []
+    monkeypatch.setattr(grpc.aio._server.Server, "add_registered_method_handlers",
+                        lambda self, service, handlers: registered.append(service))
+    running = RunningServer(ServerConfig(host="127.0.0.1", port=0, grace=0.5, drain_delay=0))
+    try:
+        with grpc.insecure_channel(running.address) as channel:
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+            replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+            listed = {s.name for r in replies for s in r.list_services_response.service}
+            answer = pb_grpc.ScopeServiceStub(channel).Check(
+                pb.CheckRequest(token=token("event_types:read"), method="GET", path="/event_types"))
+    finally:
+        running.close()
+    assert registered == []
+    assert "scopesvc.v1.ScopeService" in listed and "grpc.reflection.v1alpha.ServerReflection" in listed
+    assert answer.allowed
 
 
 @pytest.mark.parametrize(

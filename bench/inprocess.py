@@ -80,8 +80,8 @@ def handler_hot_cold_us(rounds: int) -> dict[str, dict[str, float]]:
     engine = Engine(catalog_files.load_default())
     server = Server(ServerConfig(cache_size=0), engine)
     service = ScopeService(server.decider)
-    handle = handlers._unary(service.Check, "Check", server.metrics.rpc(SERVICE.full_name, "Check"), None)
-    parse = handlers._lenient(pb.CheckRequest.FromString)
+    handle = handlers._unary(service.Check, "Check", server.metrics.rpc(SERVICE.full_name, "Check"), None,
+                             pb.CheckRequest, pb.CheckResponse)
     bodies = [c.request().SerializeToString() for c in workload.representative(workload.full_mix(engine.catalog))]
     requests = [pb.CheckRequest.FromString(b) for b in bodies]
     args = [convert.check_args(r) for r in requests]
@@ -97,7 +97,7 @@ def handler_hot_cold_us(rounds: int) -> dict[str, dict[str, float]]:
 
     parts: dict[str, Callable[[int], object]] = {
         "no-op handler (parse, return)": lambda i: drive(noop(pb.CheckRequest.FromString(bodies[i]), None)),
-        "Check handler (parse to serialized answer)": lambda i: drive(handle(parse(bodies[i]), None)),
+        "Check handler (parse to serialized answer)": lambda i: drive(handle(bodies[i], None)),
         "request validation (to Token, method, path)": lambda i: convert.check_args(requests[i]),
         "decider (decision, its metrics)": lambda i: server.decider.decide(*args[i], rpc="Check"),
         "engine.check (the decision)": lambda i: engine.check(*args[i]),

@@ -56,44 +56,20 @@ def invalid_argument_status(error: RequestError) -> grpc.Status:
     )
 
 
-class Undecodable:
-    """A request body protobuf could not parse."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: str) -> None:
-        self.error = error
-
-
-def _lenient(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
-    """Deserialize, or hand the handler an `Undecodable` so it can answer INVALID_ARGUMENT."""
-
-    def deserialize(data: bytes) -> Any:
-        try:
-            return parse(data)
-        except DecodeError as exc:
-            return Undecodable(str(exc) or "malformed protobuf message")
-
-    return deserialize
-
-
-def _serializer(message_class: type[Message]) -> Callable[[Any], bytes]:
-    """Serialize a response message; a servicer may also return bytes it serialized before."""
-    serialize = message_class.SerializeToString
-
-    def serialize_response(response: Any) -> bytes:
-        return response if response.__class__ is bytes else serialize(response)
-
-    return serialize_response
-
-
 def _unary(body: Callable[[Any, grpc.aio.ServicerContext], Any], name: str, recorder: RpcMetrics,
-           admission: Admission | None) -> Handler:
+           admission: Admission | None, request_class: type[Message], response_class: type[Message]) -> Handler:
+    """The handler of a unary method: request bytes in, response bytes out.
+
+    It parses and serializes itself (gRPC is given no deserializer or serializer) so that a
+    body protobuf cannot parse is a RequestError like any other, and so that a servicer may
+    return bytes it serialized before.
+    """
     is_async = inspect.iscoroutinefunction(body)
+    parse, serialize = request_class.FromString, response_class.SerializeToString
     started = recorder.started
     OK, UNKNOWN = grpc.StatusCode.OK, grpc.StatusCode.UNKNOWN
 
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def handle(data: bytes, context: grpc.aio.ServicerContext) -> bytes:
         started.inc()
         start = time.perf_counter()
         code = OK
@@ -105,10 +81,15 @@ def _unary(body: Callable[[Any, grpc.aio.ServicerContext], Any], name: str, reco
                     code = grpc.StatusCode.RESOURCE_EXHAUSTED
                     await context.abort(code, admission.refusal())
                 admitted = True
-            if request.__class__ is Undecodable:
-                raise RequestError("request", f"cannot parse the request message: {request.error}")
+            try:
+                request = parse(data)
+            except DecodeError as exc:
+                reason = str(exc) or "malformed protobuf message"
+                raise RequestError("request", f"cannot parse the request message: {reason}") from None
             result = body(request, context)
-            return await result if is_async else result
+            if is_async:
+                result = await result
+            return result if result.__class__ is bytes else serialize(result)
         except RequestError as exc:
             code = grpc.StatusCode.INVALID_ARGUMENT
             await context.abort_with_status(invalid_argument_status(exc))
@@ -167,11 +148,9 @@ def add_to_server(servicer: Any, server: grpc.aio.Server, service: ServiceDescri
                 _stream(body, admission), request_deserializer=request_class.FromString,
                 response_serializer=response_class.SerializeToString)
             continue
-        handle = _unary(body, method.name, metrics.rpc(service.full_name, method.name),
-                        None if exempt else admission)
-        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            handle, request_deserializer=_lenient(request_class.FromString),
-            response_serializer=_serializer(response_class))
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(_unary(
+            body, method.name, metrics.rpc(service.full_name, method.name), None if exempt else admission,
+            request_class, response_class))
     # Added as generic handlers only, not registered: see GenericOnly.
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
 

@@ -63,22 +63,16 @@ class Decider:
         self.dry_run = dry_run
 
     def decide(self, token: Token, method: str, path: str, *, rpc: str, subject: str = "",
-               attributes: Mapping[str, str] | None = None) -> Outcome:
+               attributes: Mapping[str, str] | None = None, engine: Engine | None = None) -> Outcome:
         """Decide one request. `rpc` names the front end (a fixed string: it is a metric label).
 
         `subject` (e.g. a JWT `sub`) appears in the decision log only as a keyed hash;
-        `attributes` (e.g. a request id) are logged as given, minus secret headers.
+        `attributes` (e.g. a request id) are logged as given, minus secret headers; `engine`
+        is the one serving now unless given (`decide_many` holds one for a whole batch).
         Raises what the engine raises (nothing is cached then); the caller maps it to an error.
         """
-        return self._decide(self.ref.engine, token, method, path, rpc, subject, attributes)
-
-    def decide_many(self, checks: Sequence[tuple[Token, str, str]], *, rpc: str) -> list[Outcome]:
-        """Decide several (token, method, path) requests against one catalog."""
-        engine = self.ref.engine
-        return [self._decide(engine, token, method, path, rpc, "", None) for token, method, path in checks]
-
-    def _decide(self, engine: Engine, token: Token, method: str, path: str, rpc: str, subject: str,
-                attributes: Mapping[str, str] | None) -> Outcome:
+        if engine is None:
+            engine = self.ref.engine
         start = time.perf_counter()
         revision = engine.catalog.revision
         if not self.cache.enabled:
@@ -104,3 +98,8 @@ class Decider:
                            revision=revision, dry_run=shadowed, cached=cached, seconds=seconds,
                            subject=subject, attributes=attributes)
         return Outcome(decision, revision, decision.allowed or self.dry_run, shadowed, cached)
+
+    def decide_many(self, checks: Sequence[tuple[Token, str, str]], *, rpc: str) -> list[Outcome]:
+        """Decide several (token, method, path) requests against one catalog."""
+        engine = self.ref.engine
+        return [self.decide(token, method, path, rpc=rpc, engine=engine) for token, method, path in checks]

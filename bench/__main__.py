@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg.catalog_sizes, cfg.batch_sizes, cfg.workers, cfg.profile = [1000], [10], 1, False
         cfg.cerbos = cfg.envoy = False
     else:
-        cfg.seconds, cfg.rate_seconds, cfg.rates, cfg.rounds = 3, 1.5, [500, 1000, 2000], 6
+        cfg.seconds, cfg.rate_seconds, cfg.rates, cfg.rounds = 3, 2, [500, 1000, 2000], 6
         cfg.catalog_sizes, cfg.batch_sizes, cfg.profile = [1000, 10_000, 100_000], [1, 10, 100], True
         cfg.out = cfg.out or tools.ROOT / "BENCHMARKS.md"
     tools.h2load()

@@ -11,9 +11,9 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cachetools
 import grpc
@@ -27,23 +27,35 @@ from scopesvc.v1 import scopesvc_pb2 as pb
 
 from . import workload
 
+K = TypeVar("K")
 
-def decision_ns(engine: Engine, rounds: int) -> dict[str, float]:
-    """Per-decision cost over the full mix: median, p99 and mean of per-call times (ns)."""
-    cases = [(c.token, c.method, c.path) for c in workload.full_mix(engine.catalog)]
-    check = engine.check
+
+def decision_ns(engines: Mapping[K, Engine], calls: int, turns: int = 10) -> dict[K, dict[str, float]]:
+    """Per-decision cost of each engine over its full mix: median, p99 and mean of per-call times (ns).
+
+    The engines take `turns` turns each, timing about `calls / turns` calls a turn, so a change
+    in the shared machine's load reaches every catalog alike and their ratios hold.
+    """
+    mixes = {name: [(c.token, c.method, c.path) for c in workload.full_mix(engine.catalog)]
+             for name, engine in engines.items()}
+    samples: dict[K, list[int]] = {name: [] for name in engines}
     clock = time.perf_counter_ns
-    for token, method, path in cases:  # warm up
-        check(token, method, path)
-    samples = []
-    for _ in range(rounds):
-        for token, method, path in cases:
-            start = clock()
-            check(token, method, path)
-            samples.append(clock() - start)
-    samples.sort()
-    return {"median": samples[len(samples) // 2], "p99": samples[int(len(samples) * 0.99)],
-            "mean": statistics.fmean(samples), "n": len(samples), "cases": len(cases)}
+    for _ in range(turns):
+        for name, engine in engines.items():
+            check, cases, out = engine.check, mixes[name], samples[name]
+            for token, method, path in cases:  # warm up
+                check(token, method, path)
+            for _ in range(max(1, calls // turns // len(cases))):
+                for token, method, path in cases:
+                    start = clock()
+                    check(token, method, path)
+                    out.append(clock() - start)
+    result = {}
+    for name, times in samples.items():
+        times.sort()
+        result[name] = {"median": times[len(times) // 2], "p99": times[int(len(times) * 0.99)],
+                        "mean": statistics.fmean(times), "n": len(times), "cases": len(mixes[name])}
+    return result
 
 
 def cached_decision_ns(engine: Engine, rounds: int) -> dict[str, float]:

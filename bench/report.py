@@ -164,8 +164,8 @@ def markdown(results: dict[str, Any], cfg: argparse.Namespace) -> str:
         f"requests. It sends one fixed body per process, so the mixed load is {len(rpc['mix'])} h2load processes at "
         f"once, one per request below, sharing the {64} streams in flight (8 each) or the fixed rate. The same "
         f"(endpoint, token) questions go to every server; Cerbos gets the endpoint's action name (it matches no paths). "
-        f"All servers run at once and are loaded in turn, in {results['rounds']} interleaved rounds "
-        f"({results['seconds']} s at saturation, {results['rate_seconds']} s per fixed rate, each round), so a "
+        "All servers run at once and are loaded in turn (each round starting one server later), in "
+        f"{results['rounds']} interleaved rounds ({results['seconds']} s at saturation, {results['rate_seconds']} s per fixed rate, each round), so a "
         "change in the shared machine's other load hits every server alike; each row pools its rounds.",
         "",
     ]

@@ -1,7 +1,7 @@
 """How every RPC is served: lenient decoding, admission, gRPC metrics and error mapping, in one place.
 
 Servicers implement plain methods - synchronous, or async like grpcio's health servicer - and
-are registered with `add_to_server`, which wraps each unary method so that:
+are added with `add_to_server`, which wraps each unary method so that:
 
 - a body protobuf cannot parse (invalid UTF-8, corrupt bytes) reaches no servicer: it is
   INVALID_ARGUMENT naming `request`, where grpcio would answer UNKNOWN (a server fault);

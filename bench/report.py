@@ -313,7 +313,8 @@ def analysis(results: dict[str, Any]) -> list[str]:
         f"dominates.{split} Such servers should add their methods as generic handlers only, as scopesvc does: "
         "registered methods (what generated code does) make grpc.aio wait again on one pending request per method "
         "for every call it accepts. With scopesvc's 13 methods registered, and three smaller savings undone, scopesvc "
-        "measured 0.83x instead of 0.91x of the no-op server (2026-11-24, this machine, 12 interleaved rounds of 3 s).")
+        "measured a median of 0.83x instead of 0.91x of the no-op server over 12 interleaved rounds of 3 s "
+        "(2026-11-24, this machine).")
     missed = [name for name, ok in met.items() if not ok]
     if missed:
         out.append("- Targets not met, where the time goes, and what would close each gap:")

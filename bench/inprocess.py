@@ -40,7 +40,7 @@ def decision_ns(engines: Mapping[K, Engine], calls: int, turns: int = 10) -> dic
              for name, engine in engines.items()}
     samples: dict[K, list[int]] = {name: [] for name in engines}
     clock = time.perf_counter_ns
-    for _ in range(turns):
+    for _turn in range(turns):
         for name, engine in engines.items():
             check, cases, out = engine.check, mixes[name], samples[name]
             for token, method, path in cases:  # warm up
@@ -50,12 +50,14 @@ def decision_ns(engines: Mapping[K, Engine], calls: int, turns: int = 10) -> dic
                     start = clock()
                     check(token, method, path)
                     out.append(clock() - start)
-    result = {}
-    for name, times in samples.items():
-        times.sort()
-        result[name] = {"median": times[len(times) // 2], "p99": times[int(len(times) * 0.99)],
-                        "mean": statistics.fmean(times), "n": len(times), "cases": len(mixes[name])}
-    return result
+    return {name: {**_summary(times), "cases": len(mixes[name])} for name, times in samples.items()}
+
+
+def _summary(samples: list[int]) -> dict[str, float]:
+    """Median, p99 and mean of per-call times, and how many there were."""
+    samples = sorted(samples)
+    return {"median": samples[len(samples) // 2], "p99": samples[int(len(samples) * 0.99)],
+            "mean": statistics.fmean(samples), "n": len(samples)}
 
 
 def cached_decision_ns(engine: Engine, rounds: int) -> dict[str, float]:
@@ -73,9 +75,7 @@ def cached_decision_ns(engine: Engine, rounds: int) -> dict[str, float]:
             if decision is None:
                 decision = cache[key] = check(*args)
             samples.append(clock() - start)
-    samples = sorted(samples[len(cases):])
-    return {"median": samples[len(samples) // 2], "p99": samples[int(len(samples) * 0.99)],
-            "mean": statistics.fmean(samples), "n": len(samples)}
+    return _summary(samples[len(cases):])
 
 
 COLD_SWEEP_BYTES = 4 << 20

@@ -165,7 +165,8 @@ def markdown(results: dict[str, Any], cfg: argparse.Namespace) -> str:
         f"once, one per request below, sharing the {64} streams in flight (8 each) or the fixed rate. The same "
         f"(endpoint, token) questions go to every server; Cerbos gets the endpoint's action name (it matches no paths). "
         "All servers run at once and are loaded in turn (each round starting one server later), in "
-        f"{results['rounds']} interleaved rounds ({results['seconds']} s at saturation, {results['rate_seconds']} s per fixed rate, each round), so a "
+        f"{results['rounds']} interleaved rounds ({results['seconds']} s at saturation, "
+        f"{results['rate_seconds']} s per fixed rate, each round), so a "
         "change in the shared machine's other load hits every server alike; each row pools its rounds.",
         "",
     ]
@@ -327,7 +328,8 @@ def analysis(results: dict[str, Any]) -> list[str]:
                    "is microseconds, see in-process).")
     if any("no-op" in name for name in missed):
         hc = ip.get("handler", {})
-        handler, noop_handler = hc.get("Check handler (parse to serialized answer)"), hc.get("no-op handler (parse, return)")
+        handler = hc.get("Check handler (parse to serialized answer)")
+        noop_handler = hc.get("no-op handler (parse, return)")
         cold = (f" The hot/cold table under Profiles measures it: the Check handler takes {handler['hot']:.1f} us hot "
                 f"but {handler['cold']:.1f} us with cold caches, against {noop_handler['cold']:.1f} us for the no-op "
                 "handler; the decision alone is a fraction of it." if handler and noop_handler else "")

@@ -33,8 +33,8 @@ def counter(metrics_port: int, workers: int) -> Callable[[], Counter[str]]:
     return read
 
 
-def mean_seconds(metrics_port: int) -> dict[str, float]:
-    """Mean time per Check in the server's own histograms: the whole handler, and the decision in it."""
+def time_totals(metrics_port: int) -> Counter[str]:
+    """Sum and count of the Check times in the server's own histograms: the whole handler, and the decision in it."""
     sums: Counter[str] = Counter()
     for family in _families(metrics_port):
         for sample in family.samples:
@@ -42,8 +42,13 @@ def mean_seconds(metrics_port: int) -> dict[str, float]:
                 sums["handler " + sample.name.rsplit("_", 1)[1]] += sample.value
             elif family.name == "scopesvc_decision_seconds" and sample.labels.get("rpc") == "Check":
                 sums["decision " + sample.name.rsplit("_", 1)[1]] += sample.value
-    return {part: sums[f"{part} sum"] / sums[f"{part} count"] for part in ("handler", "decision")
-            if sums[f"{part} count"]}
+    return sums
+
+
+def mean_seconds(totals: Counter[str]) -> dict[str, float]:
+    """{"handler": s, "decision": s}: mean time per Check from `time_totals` (or a difference of two)."""
+    return {part: totals[f"{part} sum"] / totals[f"{part} count"] for part in ("handler", "decision")
+            if totals[f"{part} count"]}
 
 
 def check_counts(decided: Counter[str], reasons: list[str], result: Result, in_flight: int) -> list[str]:

@@ -2,8 +2,10 @@
 
 It parses the CheckRequest (any real service must) and returns one prebuilt CheckResponse of the
 size scopesvc's answers have, so the difference to scopesvc is the decision and its conversion.
+With WORK_US it first keeps the event loop busy that many microseconds per call: what a handler's
+own time costs in throughput, to set beside scopesvc's handler time.
 
-    python -m bench.noop_server PORT RESPONSE_SIZE
+    python -m bench.noop_server PORT RESPONSE_SIZE [WORK_US]
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
 
 import grpc
 
 from scopesvc.v1 import scopesvc_pb2 as pb
-
 
 
 def response_of_size(size: int) -> pb.CheckResponse:
@@ -28,10 +30,15 @@ def response_of_size(size: int) -> pb.CheckResponse:
     return response
 
 
-async def serve(port: int, size: int) -> None:
+async def serve(port: int, size: int, work_us: float = 0.0) -> None:
     answer = response_of_size(size)
+    clock, work_ns = time.perf_counter_ns, int(work_us * 1000)
 
     async def check(request: pb.CheckRequest, context: grpc.aio.ServicerContext) -> pb.CheckResponse:
+        if work_ns:
+            end = clock() + work_ns
+            while clock() < end:
+                pass
         return answer
 
     handler = grpc.method_handlers_generic_handler("scopesvc.v1.ScopeService", {
@@ -52,4 +59,4 @@ async def serve(port: int, size: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1]), int(sys.argv[2])))
+    asyncio.run(serve(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0))

@@ -72,7 +72,7 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[package] = "?"
     try:
-        out["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+        out["git"] = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True, text=True,
                                     cwd=ROOT).stdout.strip()
     except OSError:
         out["git"] = "?"

@@ -296,7 +296,9 @@ def analysis(results: dict[str, Any]) -> list[str]:
             f"- Against Cerbos: Cerbos is a Go server using both cores ({cerb.rps:,.0f} req/s). One scopesvc process is "
             f"one Python thread running gRPC's asyncio server, so it is bounded by one core; `--workers` adds processes "
             f"({best}: {runs[best]['saturation'].rps:,.0f} req/s). On this 2-core machine the 8 h2load processes "
-            "compete with the server for the same two cores, which caps multi-process gains.")
+            "compete with the server for the same two cores, which caps multi-process gains. The no-op grpcio "
+            f"server, which decides nothing, reaches {runs['no-op grpcio']['saturation'].rps / cerb.rps:.2f}x of "
+            "Cerbos here: no single Python grpcio process can match it on this machine.")
     noop = runs["no-op grpcio"]["saturation"]
     one = runs["scopesvc"]["saturation"]
     means = rpc.get("handler_seconds", {})
@@ -349,9 +351,9 @@ def analysis(results: dict[str, Any]) -> list[str]:
                    "microseconds: reading the request's fields into a Token, the decider (counter and histogram), "
                    "the gRPC metrics, and the response, which is serialized once per reusable answer (the engine "
                    "hands out the same Decision objects). Under load gRPC, the kernel and the load generator run "
-                   f"between two requests and evict the CPU caches, so this code runs cold.{cold} What costs is "
-                   "touching Python objects on cold caches (the protobuf fields, the dictionaries of the trie, the "
-                   "scopes and the answers), not interpreting bytecode. Three changes left it where it was "
+                   f"between two requests and evict the CPU caches, so this code runs cold.{cold} The evidence points "
+                   "at touching Python objects on cold caches (the protobuf fields, the dictionaries of the trie, the "
+                   "scopes and the answers) rather than at interpreting bytecode: three changes left it where it was "
                    "(2026-11-24, this machine, each against the unchanged server in alternating runs of this mix at "
                    "saturation): the whole Check path flattened into one function (0.88x against 0.87x of the no-op "
                    "server, medians of 10 rounds); the policy core, conversion, decider and servicer compiled with "

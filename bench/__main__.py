@@ -32,7 +32,7 @@ from . import cerbos, h2load, inprocess, metrics, report, rounds, servers, synth
 CHECK = "/scopesvc.v1.ScopeService/Check"
 CHECK_BATCH = "/scopesvc.v1.ScopeService/CheckBatch"
 IN_FLIGHT = 64
-WORK_US = 15  # the no-op server's stand-in for a handler's own time, near scopesvc's at saturation
+WORK_US = 15  # the no-op server's stand-in for a handler's own time per call
 
 
 def expected(engine: Engine, case: workload.Case) -> tuple[bool, int, tuple[str, ...], str]:
@@ -145,8 +145,8 @@ def rpc_section(cfg: argparse.Namespace, workdir: Path, engine: Engine) -> dict[
             stack.enter_context(servers.running(
                 [sys.executable, "-m", "bench.noop_server", str(port), str(noop_bytes), str(WORK_US)],
                 port, workdir / "noop-work.log"))
-            targets.append(rounds.Target(f"no-op grpcio + {WORK_US} us of work", grpc_loads(port, CHECK, bodies),
-                                         False))
+            result["work"] = {"us": WORK_US, "target": f"no-op grpcio + {WORK_US} us of work"}
+            targets.append(rounds.Target(result["work"]["target"], grpc_loads(port, CHECK, bodies), False))
         binary = tools.cerbos() if cfg.cerbos else None
         if binary is not None:
             grpc_port = servers.free_port()
@@ -170,7 +170,6 @@ def rpc_section(cfg: argparse.Namespace, workdir: Path, engine: Engine) -> dict[
         before = metrics.time_totals(scopesvc_metrics)
         h2load.run("handler time", targets[0].loads, streams=IN_FLIGHT, seconds=cfg.seconds)
         result["handler_seconds"] = metrics.mean_seconds(metrics.time_totals(scopesvc_metrics) - before)
-        result["work_us"] = WORK_US
         if "scopesvc, decision cache on" in result["runs"]:
             result["cache_run"] = result["runs"].pop("scopesvc, decision cache on")["saturation"]
         result["noop_response_bytes"] = noop_bytes

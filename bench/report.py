@@ -306,11 +306,12 @@ def analysis(results: dict[str, Any]) -> list[str]:
              f"{1e6 * means['handler']:.1f} us per call, of which {1e6 * means['decision']:.1f} us was the "
              f"decision; scopesvc completes a request every {1e6 / one.rps:.0f} us, the no-op server every "
              f"{1e6 / noop.rps:.0f} us." if "handler" in means and "decision" in means else "")
-    work = runs.get(f"no-op grpcio + {rpc.get('work_us')} us of work", {}).get("saturation")
-    calibration = (f" The no-op server made to spend {rpc['work_us']} us per call in a busy loop in its handler "
-                   f"reaches {work.rps / noop.rps:.2f}x of itself in this run (about "
-                   f"{100 * (1 - work.rps / noop.rps) / rpc['work_us']:.1f}% of throughput per microsecond)."
-                   if work else "")
+    calibration = ""
+    if "work" in rpc:
+        us, work = rpc["work"]["us"], runs[rpc["work"]["target"]]["saturation"]
+        calibration = (f" The no-op server made to spend {us} us per call in a busy loop in its handler reaches "
+                       f"{work.rps / noop.rps:.2f}x of itself in this run (about "
+                       f"{100 * (1 - work.rps / noop.rps) / us:.1f}% of throughput per microsecond).")
     by_round = sorted(s / n for s, n in zip(one.round_rps, noop.round_rps))
     spread = (f" (round by round: {by_round[0]:.2f}x to {by_round[-1]:.2f}x, median "
               f"{statistics.median(by_round):.2f}x)" if len(by_round) > 1 else "")

@@ -72,8 +72,8 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[package] = "?"
     try:
-        out["git"] = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True, text=True,
-                                    cwd=ROOT).stdout.strip()
+        out["git"] = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True,
+                                    text=True, cwd=ROOT).stdout.strip()
     except OSError:
         out["git"] = "?"
     return out

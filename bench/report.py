@@ -265,7 +265,9 @@ def markdown(results: dict[str, Any], cfg: argparse.Namespace) -> str:
         lines += [f"| {name} | {v['hot']:.2f} | {v['cold']:.2f} |" for name, v in sweep.items()]
     if "server_profile" in rpc:
         lines += ["", "The scopesvc server process under saturation, py-spy (all threads, Python frames; idle waits "
-                  "such as `EpollSelector.select` and the gRPC poller thread's blocking call count as samples):",
+                  "such as `EpollSelector.select` and the gRPC poller thread's blocking call count as samples). At "
+                  "py-spy's 100 samples a second this shows which threads and loops hold the time; few samples land "
+                  "in a handler of microseconds, whose share the server's own histograms measure (see Analysis):",
                   "", "```",
                   rpc["server_profile"], "```"]
     lines += ["", "## Analysis", ""] + analysis(results) + [""]

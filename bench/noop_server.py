@@ -35,15 +35,17 @@ async def serve(port: int, size: int, work_us: float = 0.0) -> None:
     clock, work_ns = time.perf_counter_ns, int(work_us * 1000)
 
     async def check(request: pb.CheckRequest, context: grpc.aio.ServicerContext) -> pb.CheckResponse:
-        if work_ns:
-            end = clock() + work_ns
-            while clock() < end:
-                pass
+        return answer
+
+    async def check_after_work(request: pb.CheckRequest, context: grpc.aio.ServicerContext) -> pb.CheckResponse:
+        end = clock() + work_ns
+        while clock() < end:
+            pass
         return answer
 
     handler = grpc.method_handlers_generic_handler("scopesvc.v1.ScopeService", {
         "Check": grpc.unary_unary_rpc_method_handler(
-            check, request_deserializer=pb.CheckRequest.FromString,
+            check_after_work if work_ns else check, request_deserializer=pb.CheckRequest.FromString,
             response_serializer=pb.CheckResponse.SerializeToString),
     })
     server = grpc.aio.server()

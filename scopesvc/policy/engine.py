@@ -135,8 +135,8 @@ class Engine:
         in `_answers` (at most _MAX_ANSWERS of them, and only for a few short unknown names,
         which a token controls).
         """
-        shared = len(self._answers) < _MAX_ANSWERS and (
-            not unknown or (len(unknown) <= _MAX_SHARED_UNKNOWN and sum(map(len, unknown)) <= _MAX_SHARED_UNKNOWN_CHARS))
+        shared = len(self._answers) < _MAX_ANSWERS and (not unknown or (
+            len(unknown) <= _MAX_SHARED_UNKNOWN and sum(map(len, unknown)) <= _MAX_SHARED_UNKNOWN_CHARS))
         if fmt == TokenFormat.LEGACY:
             decision = Decision(True, Reason.ALLOWED_LEGACY_TOKEN, "legacy token: full access", endpoint,
                                 (), unknown, fmt, 200, "", "", shared)

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scopesvc import catalog_files
+from scopesvc.catalog import files as catalog_files
 from scopesvc.policy import Engine
 from scopesvc.v1 import scopesvc_pb2 as pb
 

@@ -18,11 +18,13 @@ from typing import Any, TypeVar
 import cachetools
 import grpc
 
-from scopesvc import catalog_files, convert, handlers
-from scopesvc.config import ServerConfig
+from scopesvc import convert
+from scopesvc.catalog import files as catalog_files
+from scopesvc.ops.config import ServerConfig
 from scopesvc.policy import Engine
-from scopesvc.server import Server
-from scopesvc.service import SERVICE, ScopeService
+from scopesvc.server import handlers
+from scopesvc.server.app import Server
+from scopesvc.server.service import SERVICE, ScopeService
 from scopesvc.v1 import scopesvc_pb2 as pb
 
 from . import workload

@@ -13,7 +13,7 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from scopesvc import catalog_files
+    from scopesvc.catalog import files as catalog_files
     from scopesvc.policy import CatalogError, Engine, Token, TokenFormat
 
 

@@ -16,12 +16,12 @@ from urllib.parse import quote
 import atheris
 
 with atheris.instrument_imports():
-    from scopesvc import catalog_files
+    from scopesvc.catalog import files as catalog_files
     from scopesvc.policy import Engine, Reason, Token, TokenFormat
     from scopesvc.policy.paths import MalformedPath, split_path
 
 ENGINES = [Engine(catalog_files.load_default()),
-           Engine(catalog_files.load_file(catalog_files.Path(catalog_files.__file__).parent / "catalogs" / "example-tasks.yaml"))]
+           Engine(catalog_files.load_file(catalog_files.builtin_path("example-tasks.yaml")))]
 METHODS = ["GET", "POST", "HEAD", "DELETE", "PATCH", "get"]
 LEGACY = Token(format=TokenFormat.LEGACY)
 _BAD = set("/\\%") | {chr(c) for c in range(0x21)} | {chr(c) for c in range(0x7F, 0xA0)}

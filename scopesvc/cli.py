@@ -16,11 +16,14 @@ from collections.abc import Sequence
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from . import catalog_files, convert, logs, workers
-from . import config as server_config
+from . import convert
+from .catalog import files as catalog_files
+from .ops import config as server_config
+from .ops import logs
 from .policy import CatalogError, Engine, RequestError, Token, TokenFormat, TokenKind
 from .policy.catalog import SUBSCRIPTION_SCOPES
-from .server import run
+from .server import workers
+from .server.app import run
 
 EXIT_ALLOW, EXIT_DENY, EXIT_USAGE = 0, 1, 2
 

@@ -16,20 +16,12 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from . import convert
-from .cache import DecisionCache, decision_key
-from .decision_log import DecisionLog
-from .metrics import Metrics
+from .ops.cache import DecisionCache, decision_key
+from .ops.decision_log import DecisionLog
+from .ops.metrics import Metrics
+from .ops.reload import EngineRef
 from .policy import Decision, Engine, Token
 from .v1 import scopesvc_pb2 as pb
-
-
-class EngineRef:
-    """The engine currently serving. A reload replaces it whole (one attribute store is atomic)."""
-
-    __slots__ = ("engine",)
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
 
 
 class Outcome(NamedTuple):

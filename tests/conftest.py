@@ -11,9 +11,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from scopesvc import catalog_files
+from scopesvc.catalog import files as catalog_files
 from scopesvc.policy import Engine
-from scopesvc.server import Server, ServerConfig
+from scopesvc.server.app import Server, ServerConfig
 from scopesvc.v1 import scopesvc_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ through a live server by tests/test_ops_lifecycle.py and tests/test_hardening_lo
 
 from __future__ import annotations
 
-from scopesvc.admission import Admission
+from scopesvc.server.admission import Admission
 
 
 class Clock:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scopesvc import catalog_files
+from scopesvc.catalog import files as catalog_files
 from scopesvc.policy import CatalogError, Engine, Token, compile_catalog
 
 MINIMAL = {
@@ -118,7 +118,7 @@ def test_files_yaml_json_and_errors(tmp_path: Path):
 
 
 def test_example_catalog_for_another_api():
-    path = Path(catalog_files.__file__).parent / "catalogs" / "example-tasks.yaml"
+    path = catalog_files.builtin_path("example-tasks.yaml")
     engine = Engine(catalog_files.load_file(path))
     assert engine.catalog.name == "tasks-api"
     # No write->read rule here: tasks.write implies tasks.read only because it says so.

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scopesvc import catalog_files, workers
+from scopesvc.catalog import files as catalog_files
 from scopesvc.cli import build_parser
-from scopesvc.config import resolve
+from scopesvc.ops.config import resolve
+from scopesvc.server import workers
 
 from .deploy_helpers import ROOT, tool
 from .ops_helpers import running

@@ -21,13 +21,13 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from scopesvc.config import FIELDS
+from scopesvc.ops.config import FIELDS
 from scopesvc.v1 import scopesvc_pb2 as pb
 from scopesvc.v1 import scopesvc_pb2_grpc as pb_grpc
 
 from .deploy_helpers import ROOT, Stage, dockerfile_stages, tool
 from .helpers import token
-from .ops_helpers import free_port, scrape, wait_for
+from .ops_helpers import free_port, scrape
 
 DOCKERFILE = ROOT / "Dockerfile"
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from scopesvc.cli import build_parser
-from scopesvc.config import resolve
+from scopesvc.ops.config import resolve
 
 from .deploy_helpers import ROOT, tool
 from .e2e.conftest import Keys, Process, Upstream, free_port, send, start_envoy

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from scopesvc.config import ServerConfig
 from scopesvc.gateway.attributes import GatewayConfig
+from scopesvc.ops.config import ServerConfig
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 DEFAULTS = GatewayConfig()

@@ -17,7 +17,7 @@ from google.rpc import code_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from scopesvc.policy import Engine, Token
-from scopesvc.server import ServerConfig
+from scopesvc.server.app import ServerConfig
 from tests.conftest import RunningServer
 from tests.helpers import LEGACY_TIME, SCOPED_TIME
 

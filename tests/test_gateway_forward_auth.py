@@ -13,7 +13,7 @@ import pytest
 
 from scopesvc.gateway.forward_auth import DENY_BODY_HEADER
 from scopesvc.policy import Engine, Token
-from scopesvc.server import ServerConfig
+from scopesvc.server.app import ServerConfig
 from tests.conftest import RunningServer
 from tests.test_gateway_ext_authz import FailingEngine
 

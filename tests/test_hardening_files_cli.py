@@ -10,14 +10,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from scopesvc import catalog_files, cli
+from scopesvc import cli
+from scopesvc.catalog import files as catalog_files
 from scopesvc.policy import CatalogError, Engine, Token
 
-EXAMPLE = (Path(cli.__file__).parent / "catalogs" / "example-tasks.yaml").read_text()
+EXAMPLE = catalog_files.builtin_path("example-tasks.yaml").read_text()
 
 
 def run_cli(*args: str | bytes) -> subprocess.CompletedProcess[bytes]:

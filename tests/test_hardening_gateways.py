@@ -20,7 +20,7 @@ from envoy.service.auth.v3 import external_auth_pb2 as authz
 from envoy.service.auth.v3 import external_auth_pb2_grpc as authz_grpc
 from google.protobuf import struct_pb2
 
-from scopesvc.server import ServerConfig
+from scopesvc.server.app import ServerConfig
 from tests.conftest import RunningServer
 from tests.ops_helpers import free_port
 

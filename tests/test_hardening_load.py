@@ -21,13 +21,12 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from scopesvc import catalog_files
+from scopesvc.catalog import files as catalog_files
 from scopesvc.policy import Engine, Token
 from scopesvc.v1 import scopesvc_pb2 as pb
 from scopesvc.v1 import scopesvc_pb2_grpc as pb_grpc
@@ -150,7 +149,7 @@ def test_sustained_load_no_errors_and_flat_memory(tmp_path):
 
 
 def test_good_and_bad_reloads_under_load(tmp_path):
-    base = (Path(catalog_files.__file__).parent / "catalogs" / "calendly.yaml").read_text()
+    base = catalog_files.builtin_path("calendly.yaml").read_text()
     # Version B moves GET /users/{uuid} behind organizations:read: visibly different answers.
     variant = base.replace('revision: "2026-11-19"', 'revision: "B"').replace(
         "path: /users/{uuid}\n    scopes: [users:read]", "path: /users/{uuid}\n    scopes: [organizations:read]")

@@ -8,7 +8,7 @@ import time
 import grpc
 import pytest
 
-from scopesvc.cache import decision_key
+from scopesvc.ops.cache import decision_key
 from scopesvc.policy import Token, TokenFormat
 from scopesvc.v1 import scopesvc_pb2 as pb
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from scopesvc import config
 from scopesvc.cli import build_parser, main
+from scopesvc.ops import config
 
 from .conftest import ROOT
 

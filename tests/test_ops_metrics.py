@@ -7,7 +7,7 @@ import subprocess
 import grpc
 import pytest
 
-from scopesvc.metrics import Metrics
+from scopesvc.ops.metrics import Metrics
 from scopesvc.v1 import scopesvc_pb2 as pb
 
 from .helpers import token

@@ -14,8 +14,18 @@ import pytest
 from scopesvc.v1 import scopesvc_pb2 as pb
 from scopesvc.v1 import scopesvc_pb2_grpc as pb_grpc
 
-from .ops_helpers import (BAD_CATALOG, CATALOG_A, CATALOG_B, ServeProcess, check_a, free_port, running, sample,
-                          scrape, wait_for)
+from .ops_helpers import (
+    BAD_CATALOG,
+    CATALOG_A,
+    CATALOG_B,
+    ServeProcess,
+    check_a,
+    free_port,
+    running,
+    sample,
+    scrape,
+    wait_for,
+)
 
 
 def revision(stub) -> str:  # type: ignore[no-untyped-def]
@@ -61,7 +71,7 @@ def test_bad_catalog_is_rejected_and_old_keeps_serving(tmp_path, caplog):
     path.write_text(CATALOG_A)
     with running(catalog=str(path), reload_interval=0.05, metrics_port=free_port()) as (server, stub):
         port = server.server.metrics_port
-        with caplog.at_level(logging.ERROR, logger="scopesvc.reload"):
+        with caplog.at_level(logging.ERROR, logger="scopesvc.ops.reload"):
             path.write_text(BAD_CATALOG)
             wait_for(lambda: sample(scrape(port), "scopesvc_catalog_reload_failures_total") == 1)
             time.sleep(0.2)  # polls while the file is unchanged do not retry it

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scopesvc import catalog_files
+from scopesvc.catalog import files as catalog_files
 from scopesvc.policy import Engine, Token, TokenFormat
 
 from .helpers import concrete

@@ -12,19 +12,20 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scopesvc import catalog_files, convert
-from scopesvc.cache import DecisionCache
+from scopesvc import convert
+from scopesvc.catalog import files as catalog_files
 from scopesvc.decider import Decider, EngineRef
-from scopesvc.metrics import Metrics
+from scopesvc.ops.cache import DecisionCache
+from scopesvc.ops.metrics import Metrics
 from scopesvc.policy import Engine, Token
-from scopesvc.service import ScopeService
+from scopesvc.server.service import ScopeService
 from scopesvc.v1 import scopesvc_pb2 as pb
 
 from .test_properties_paths import targets
 
 DEFAULT = Engine(catalog_files.load_default())
 STRICT = Engine(catalog_files.load_bytes(
-    catalog_files.Path(catalog_files.__file__).parent.joinpath("catalogs", "example-tasks.yaml").read_bytes(), "tasks"))
+    catalog_files.builtin_path("example-tasks.yaml").read_bytes(), "tasks"))
 UTC = dt.timezone.utc
 tokens = st.builds(
     Token,

@@ -16,7 +16,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scopesvc.catalogs import __file__ as _catalogs_init
+from scopesvc.catalog.builtin import __file__ as _catalogs_init
 from scopesvc.policy import Engine, Reason, Token, TokenFormat, compile_catalog
 from scopesvc.v1 import scopesvc_pb2 as pb
 

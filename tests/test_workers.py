@@ -16,7 +16,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from scopesvc import catalog_files
+from scopesvc.catalog import files as catalog_files
 from scopesvc.v1 import scopesvc_pb2 as pb
 from scopesvc.v1 import scopesvc_pb2_grpc as pb_grpc
 
@@ -75,7 +75,7 @@ def _wait_serving(port: int, proc: subprocess.Popen, timeout: float = 30) -> Non
 
 def test_workers_share_the_port_and_each_serve_health_metrics_and_reload(tmp_path: Path) -> None:
     catalog = tmp_path / "catalog.yaml"
-    text = resources.files("scopesvc.catalogs").joinpath(catalog_files.DEFAULT_CATALOG).read_text()
+    text = resources.files("scopesvc.catalog.builtin").joinpath(catalog_files.DEFAULT_CATALOG).read_text()
     catalog.write_text(text)
     port, metrics = _free_ports(1)[0], _free_ports(2)[0]
     proc = subprocess.Popen(

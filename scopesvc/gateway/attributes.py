@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..config import ConfigError, ServerConfig
 from ..convert import MAX_SCOPE_LENGTH, MAX_SCOPES, check_strings
 from ..decider import Decider
+from ..ops.config import ConfigError, ServerConfig
 from ..policy import RequestError, Token, TokenFormat
 
 SCOPE_SOURCES = ("jwt-metadata", "jwt-payload-header", "header")

@@ -17,8 +17,8 @@ from envoy.type.v3 import http_status_pb2
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
-from ..policy import RequestError, Token
 from ..decider import Decider
+from ..policy import RequestError, Token
 from .attributes import (
     ENDPOINT_EXTENSION,
     Answer,

@@ -31,9 +31,8 @@ from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ..policy import RequestError
 from ..decider import Decider
-from ..policy import Token
+from ..policy import RequestError, Token
 from .attributes import Answer, GatewayConfig, decide, token_from_header
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ import threading
 
 import grpc
 
-from .config import ConfigError, ServerConfig
-from .reload import fingerprint
+from ..ops.config import ConfigError, ServerConfig
+from ..ops.reload import fingerprint
 
 log = logging.getLogger(__name__)
 

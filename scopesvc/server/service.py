@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import grpc
 
-from . import convert
-from .decider import Decider, EngineRef, Outcome
-from .policy import Decision, RequestError
-from .v1 import scopesvc_pb2 as pb
-from .v1 import scopesvc_pb2_grpc as pb_grpc
+from .. import convert
+from ..decider import Decider, EngineRef, Outcome
+from ..policy import Decision, RequestError
+from ..v1 import scopesvc_pb2 as pb
+from ..v1 import scopesvc_pb2_grpc as pb_grpc
 
 SERVICE = pb.DESCRIPTOR.services_by_name["ScopeService"]
 

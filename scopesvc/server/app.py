@@ -16,18 +16,18 @@ import grpc
 from grpc_health.v1 import health, health_pb2
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
-from . import catalog_files
+from ..catalog import files as catalog_files
+from ..decider import Decider, EngineRef
+from ..gateway import ExtAuthzService, ForwardAuthServer, GatewayConfig
+from ..gateway.ext_authz import SERVICE as EXT_AUTHZ_SERVICE
+from ..ops.cache import DecisionCache
+from ..ops.config import ServerConfig
+from ..ops.decision_log import DecisionLog
+from ..ops.metrics import Metrics
+from ..ops.reload import CatalogReloader
+from ..policy import Engine
 from .admission import Admission, channelz_outstanding, create_server
-from .cache import DecisionCache
-from .config import ServerConfig
-from .decider import Decider, EngineRef
-from .decision_log import DecisionLog
-from .gateway import ExtAuthzService, ForwardAuthServer, GatewayConfig
-from .gateway.ext_authz import SERVICE as EXT_AUTHZ_SERVICE
 from .handlers import GenericOnly, add_to_server
-from .metrics import Metrics
-from .policy import Engine
-from .reload import CatalogReloader
 from .service import SERVICE, ScopeService
 from .tls import TlsFiles
 

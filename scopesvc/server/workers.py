@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from .config import ConfigError, ServerConfig, env_name
+from ..ops.config import ConfigError, ServerConfig, env_name
 
 log = logging.getLogger(__name__)
 

@@ -17,14 +17,22 @@ import os
 import time
 from collections.abc import Callable
 
-from . import catalog_files
-from .decider import EngineRef
+from ..catalog import files as catalog_files
+from ..policy import CatalogError, Engine
 from .metrics import Metrics
-from .policy import CatalogError, Engine
 
 log = logging.getLogger(__name__)
 
 Fingerprint = tuple[str, int, int, int]
+
+
+class EngineRef:
+    """The engine currently serving. A reload replaces it whole (one attribute store is atomic)."""
+
+    __slots__ = ("engine",)
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
 
 def fingerprint(path: str) -> Fingerprint | None:

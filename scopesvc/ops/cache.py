@@ -13,7 +13,7 @@ from collections.abc import Hashable
 
 from cachetools import TTLCache
 
-from .policy import Decision, Engine, Token
+from ..policy import Decision, Engine, Token
 
 
 def decision_key(engine: Engine, token: Token, method: str, path: str) -> Hashable:

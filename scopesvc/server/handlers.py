@@ -34,9 +34,9 @@ from google.protobuf.message_factory import GetMessageClass
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from ..ops.metrics import Metrics, RpcMetrics
+from ..policy import RequestError
 from .admission import Admission
-from .metrics import Metrics, RpcMetrics
-from .policy import RequestError
 
 log = logging.getLogger(__name__)
 

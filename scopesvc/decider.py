@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import convert
 from .ops.cache import DecisionCache, decision_key
@@ -22,6 +22,9 @@ from .ops.metrics import Metrics
 from .ops.reload import EngineRef
 from .policy import Decision, Engine, Token
 from .v1 import scopesvc_pb2 as pb
+
+if TYPE_CHECKING:
+    from .ops.otel import Tracing
 
 
 class Outcome(NamedTuple):
@@ -44,15 +47,20 @@ class Outcome(NamedTuple):
 
 
 class Decider:
-    """Engine + cache + metrics + decision log + dry-run, shared by every front end."""
+    """Engine + cache + metrics + decision log + dry-run + tracing, shared by every front end.
+
+    With `tracing` (None: off), each decision is described on the current span - the one its front
+    end opened for the call - and its trace id goes into the decision log line.
+    """
 
     def __init__(self, ref: EngineRef, cache: DecisionCache, metrics: Metrics,
-                 log: DecisionLog | None = None, dry_run: bool = False) -> None:
+                 log: DecisionLog | None = None, dry_run: bool = False, tracing: Tracing | None = None) -> None:
         self.ref = ref
         self.cache = cache
         self.metrics = metrics
         self.log = log
         self.dry_run = dry_run
+        self.tracing = tracing
 
     def decide(self, token: Token, method: str, path: str, *, rpc: str, subject: str = "",
                attributes: Mapping[str, str] | None = None, engine: Engine | None = None) -> Outcome:
@@ -85,13 +93,23 @@ class Decider:
         self.metrics.record_decision(rpc, decision.allowed, decision.reason, seconds)
         if shadowed:
             self.metrics.dry_run_allowed.labels(rpc).inc()
+        trace_id = ""
+        if self.tracing is not None:
+            trace_id = self.tracing.annotate(rpc, decision, revision, decision.allowed or self.dry_run, shadowed,
+                                             ("hit" if cached else "miss") if self.cache.enabled else "")
         if self.log is not None and self.log.wanted(decision.allowed):
             self.log.write(rpc=rpc, decision=decision, scopes=token.scopes, method=method, path=path,
                            revision=revision, dry_run=shadowed, cached=cached, seconds=seconds,
-                           subject=subject, attributes=attributes)
+                           subject=subject, attributes=attributes, trace_id=trace_id)
         return Outcome(decision, revision, decision.allowed or self.dry_run, shadowed, cached)
 
     def decide_many(self, checks: Sequence[tuple[Token, str, str]], *, rpc: str) -> list[Outcome]:
-        """Decide several (token, method, path) requests against one catalog."""
+        """Decide several (token, method, path) requests against one catalog (each in a span of its own)."""
         engine = self.ref.engine
-        return [self.decide(token, method, path, rpc=rpc, engine=engine) for token, method, path in checks]
+        if self.tracing is None:
+            return [self.decide(token, method, path, rpc=rpc, engine=engine) for token, method, path in checks]
+        outcomes = []
+        for token, method, path in checks:
+            with self.tracing.span("scopesvc.decision"):
+                outcomes.append(self.decide(token, method, path, rpc=rpc, engine=engine))
+        return outcomes

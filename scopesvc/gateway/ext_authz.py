@@ -8,6 +8,8 @@ A deny is an answer (`denied_response`); a failure is a gRPC error, so the gatew
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import grpc
 from envoy.config.core.v3 import base_pb2
 from envoy.service.auth.v3 import attribute_context_pb2
@@ -88,6 +90,11 @@ class ExtAuthzService(authz_grpc.AuthorizationServicer):
                                    "holds a number JSON cannot carry (NaN or infinity)") from None
         subject = claims.get("sub")
         return token_from_payload(claims, config), subject if isinstance(subject, str) else ""
+
+    @staticmethod
+    def trace_carrier(request: authz.CheckRequest) -> Mapping[str, str]:
+        """The request's headers as Envoy saw them: their `traceparent` when the call's metadata has none."""
+        return request.attributes.request.http.headers
 
     def Check(self, request: authz.CheckRequest, context: grpc.aio.ServicerContext) -> authz.CheckResponse:
         attributes = request.attributes

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 DENY_BODY_HEADER = "x-scopesvc-deny-body"
 TIMEOUT = 10.0
 _FORWARD_AUTH_STATUSES = (200, 401, 403)
+_SPAN_ATTRIBUTES = {"scopesvc.front_end": "forward_auth"}
 
 
 class BadForwardRequest(ValueError):
@@ -79,7 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise BadForwardRequest(f"{self.server.config.scope_header} is sent more than once")
             scopes = self.headers.get(self.server.config.scope_header)
             token = None if scopes is None else token_from_header(scopes, self.server.config)
-            answer = self.server.decide(token, method, uri)
+            answer = self.server.decide(token, method, uri, self.headers)
         except (BadForwardRequest, RequestError) as exc:
             self._send(HTTPStatus.BAD_REQUEST, (("content-type", "application/json"),),
                        json.dumps({"title": "Bad request", "message": str(exc)}, separators=(",", ":")))
@@ -131,11 +132,20 @@ class ForwardAuthServer(ThreadingHTTPServer):
     def port(self) -> int:
         return int(self.server_address[1])
 
-    def decide(self, token: Token | None, method: str, uri: str) -> Answer:
-        """Decide on the event loop's thread and wait for the answer (bounded by TIMEOUT)."""
+    def decide(self, token: Token | None, method: str, uri: str, headers: Message) -> Answer:
+        """Decide on the event loop's thread and wait for the answer (bounded by TIMEOUT).
+
+        With tracing on, in a SERVER span that continues the trace context of `headers`.
+        """
 
         async def on_loop() -> Answer:
-            return decide(self.decider, token, method, uri, self.config, rpc="forward_auth")
+            tracing = self.decider.tracing
+            if tracing is None:
+                return decide(self.decider, token, method, uri, self.config, rpc="forward_auth")
+            with tracing.server("forward_auth", headers, _SPAN_ATTRIBUTES) as span:
+                answer = decide(self.decider, token, method, uri, self.config, rpc="forward_auth")
+                span.set_attribute("http.response.status_code", answer.status)
+                return answer
 
         return asyncio.run_coroutine_threadsafe(on_loop(), self.loop).result(TIMEOUT)
 

@@ -78,6 +78,8 @@ class ServerConfig:
     grace: float = _opt(10.0, "seconds in-flight RPCs get to finish on SIGTERM/SIGINT")
     drain_delay: float = _opt(0.0, "seconds to keep accepting RPCs after reporting NOT_SERVING on SIGTERM/SIGINT, so "
                               "health-checking clients and load balancers move to a peer first", serve=1.0)
+    tracing: bool = _opt(False, "export an OpenTelemetry span per decision over OTLP, configured by the standard "
+                         "OTEL_* environment variables (endpoint, protocol, sampler, service name)")
     log_level: str = _opt("info", "log level", choices=("debug", "info", "warning", "error"))
     log_format: str = _opt("text", "log line format", choices=("text", "json"))
 

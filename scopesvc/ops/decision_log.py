@@ -5,7 +5,7 @@ when the writer falls behind, records are dropped and counted. A file is rotated
 bound, keeping one previous file; `-` writes to stdout. Denials are always logged, allowed
 decisions are sampled. A record never holds a token, a query string (it may carry
 `access_token=`) or a secret header: identities appear only as a keyed BLAKE2 hash, stable
-across restarts and replicas that share the key.
+across restarts and replicas that share the key. With tracing on, a record names its trace (`trace_id`).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class DecisionLog:
 
     def write(self, *, rpc: str, decision: Decision, scopes: Iterable[str], method: str, path: str,
               revision: str, dry_run: bool, cached: bool, seconds: float, subject: str = "",
-              attributes: Mapping[str, str] | None = None) -> None:
+              attributes: Mapping[str, str] | None = None, trace_id: str = "") -> None:
         record: dict[str, Any] = {
             "ts": round(time.time(), 6),
             "rpc": rpc,
@@ -92,6 +92,8 @@ class DecisionLog:
             "cached": cached,
             "duration_us": round(seconds * 1e6, 1),
         }
+        if trace_id:
+            record["trace_id"] = trace_id
         if subject:
             record["subject_hash"] = self.identity("subject", subject)
         if attributes:

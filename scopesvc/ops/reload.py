@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from ..catalog import files as catalog_files
 from ..policy import CatalogError, Engine
+from . import tracing
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -89,28 +90,40 @@ class CatalogReloader:
                     log.exception("catalog reload failed")
 
     async def reload(self, cause: str) -> bool:
-        """Load the file now; swap when its bytes differ. True when a new catalog is serving."""
+        """Load the file now; swap when its bytes differ. True when a new catalog is serving.
+
+        With tracing on, each reload is a span of its own whose event says how it ended.
+        """
         async with self._lock:
-            self._seen = fingerprint(self.path)
-            old = self.ref.engine.catalog
-            try:
-                engine, seconds = await asyncio.to_thread(compile_file, self.path)
-            except CatalogError as exc:
-                self.metrics.catalog_reload_failures.inc()
-                log.error("catalog reload (%s) rejected, still serving %s revision %s: %s",
-                          cause, old.name, old.revision, exc)
-                return False
-            except Exception:
-                self.metrics.catalog_reload_failures.inc()
-                log.exception("catalog reload (%s) failed, still serving %s revision %s", cause, old.name, old.revision)
-                return False
-            if engine.catalog.revision == old.revision:
-                log.info("catalog reload (%s): %s unchanged", cause, self.path)
-                return False
-            self.ref.engine = engine
-            self.metrics.catalog_reloads.inc()
-            self.metrics.set_catalog(engine.catalog, seconds)
-            self.on_swap(engine)
-            log.info("catalog reloaded (%s): %s revision %s -> %s revision %s in %.3fs", cause,
-                     old.name, old.revision, engine.catalog.name, engine.catalog.revision, seconds)
-            return True
+            with tracing.span("scopesvc.catalog.reload", {"scopesvc.reload.cause": cause}):
+                return await self._reload(cause)
+
+    async def _reload(self, cause: str) -> bool:
+        self._seen = fingerprint(self.path)
+        old = self.ref.engine.catalog
+        try:
+            engine, seconds = await asyncio.to_thread(compile_file, self.path)
+        except CatalogError as exc:
+            self.metrics.catalog_reload_failures.inc()
+            tracing.event("scopesvc.catalog.rejected", {"scopesvc.catalog.revision": old.revision})
+            log.error("catalog reload (%s) rejected, still serving %s revision %s: %s",
+                      cause, old.name, old.revision, exc)
+            return False
+        except Exception:
+            self.metrics.catalog_reload_failures.inc()
+            tracing.event("scopesvc.catalog.failed", {"scopesvc.catalog.revision": old.revision})
+            log.exception("catalog reload (%s) failed, still serving %s revision %s", cause, old.name, old.revision)
+            return False
+        if engine.catalog.revision == old.revision:
+            tracing.event("scopesvc.catalog.unchanged", {"scopesvc.catalog.revision": old.revision})
+            log.info("catalog reload (%s): %s unchanged", cause, self.path)
+            return False
+        self.ref.engine = engine
+        self.metrics.catalog_reloads.inc()
+        self.metrics.set_catalog(engine.catalog, seconds)
+        self.on_swap(engine)
+        tracing.event("scopesvc.catalog.reloaded", {"scopesvc.catalog.revision": engine.catalog.revision,
+                                                    "scopesvc.catalog.previous_revision": old.revision})
+        log.info("catalog reloaded (%s): %s revision %s -> %s revision %s in %.3fs", cause,
+                 old.name, old.revision, engine.catalog.name, engine.catalog.revision, seconds)
+        return True

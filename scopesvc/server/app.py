@@ -20,6 +20,7 @@ from ..catalog import files as catalog_files
 from ..decider import Decider, EngineRef
 from ..gateway import ExtAuthzService, ForwardAuthServer, GatewayConfig
 from ..gateway.ext_authz import SERVICE as EXT_AUTHZ_SERVICE
+from ..ops import tracing
 from ..ops.cache import DecisionCache
 from ..ops.config import ServerConfig
 from ..ops.decision_log import DecisionLog
@@ -59,7 +60,8 @@ class Server:
                         config.decision_log_hash_key, on_drop=self.metrics.decision_log_dropped.inc)
             if config.decision_log else None
         )
-        self.decider = Decider(self.ref, self.cache, self.metrics, self.decision_log, config.dry_run)
+        self.tracing = tracing.start() if config.tracing else None
+        self.decider = Decider(self.ref, self.cache, self.metrics, self.decision_log, config.dry_run, self.tracing)
         self.reloader = (
             CatalogReloader(config.catalog, self.ref, self.metrics, config.reload_interval,
                             on_swap=lambda _engine: self.cache.clear())
@@ -74,10 +76,11 @@ class Server:
             self.admission = Admission(config.max_concurrent_rpcs, channelz_outstanding(server_id))
         else:
             self.grpc = grpc.aio.server(options=options)
-        add_to_server(ScopeService(self.decider), self.grpc, SERVICE, self.metrics, self.admission)
+        add_to_server(ScopeService(self.decider), self.grpc, SERVICE, self.metrics, self.admission,
+                      tracing=self.tracing)
         self.gateway = GatewayConfig.from_server_config(config)
         add_to_server(ExtAuthzService(self.decider, self.gateway), self.grpc, EXT_AUTHZ_SERVICE, self.metrics,
-                      self.admission)
+                      self.admission, tracing=self.tracing, carrier=ExtAuthzService.trace_carrier)
         self.forward_auth: ForwardAuthServer | None = None
         add_to_server(self.health, self.grpc, HEALTH_SERVICE, self.metrics, self.admission, exempt=True)
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
@@ -122,8 +125,9 @@ class Server:
             listeners.append(f"forward-auth http://{_tcp_address(self.config.forward_auth_host, self.forward_auth.port)}")
         if self.metrics_port:
             listeners.append(f"metrics http://{_tcp_address(self.config.metrics_host, self.metrics_port)}/metrics")
-        log.info("serving catalog %s (%s) on %s%s", catalog.name, catalog.revision, ", ".join(listeners),
-                 " in DRY-RUN mode: every request is allowed" if self.config.dry_run else "")
+        log.info("serving catalog %s (%s) on %s%s%s", catalog.name, catalog.revision, ", ".join(listeners),
+                 " in DRY-RUN mode: every request is allowed" if self.config.dry_run else "",
+                 ", tracing on" if self.tracing is not None else "")
 
     async def _watch_tls(self, tls: TlsFiles) -> None:
         while True:
@@ -155,6 +159,7 @@ class Server:
         self.metrics.stop_http()
         if self.decision_log is not None:
             self.decision_log.close()
+        await asyncio.to_thread(tracing.stop, self.tracing)
 
 
 async def run(config: ServerConfig) -> None:

@@ -62,9 +62,12 @@ class Decider:
         self.dry_run = dry_run
         self.tracing = tracing
 
-    def decide(self, token: Token, method: str, path: str, *, rpc: str, subject: str = "",
+    def decide(self, token: Token | None, method: str, path: str, *, rpc: str, subject: str = "",
                attributes: Mapping[str, str] | None = None, engine: Engine | None = None) -> Outcome:
         """Decide one request. `rpc` names the front end (a fixed string: it is a metric label).
+
+        `token` None is a request with no credentials at all: the engine decides it too
+        (MISSING_TOKEN, 401), so it is counted, logged and shadowed like every other.
 
         `subject` (e.g. a JWT `sub`) appears in the decision log only as a keyed hash;
         `attributes` (e.g. a request id) are logged as given, minus secret headers; `engine`
@@ -98,12 +101,12 @@ class Decider:
             trace_id = self.tracing.annotate(rpc, decision, revision, decision.allowed or self.dry_run, shadowed,
                                              ("hit" if cached else "miss") if self.cache.enabled else "")
         if self.log is not None and self.log.wanted(decision.allowed):
-            self.log.write(rpc=rpc, decision=decision, scopes=token.scopes, method=method, path=path,
+            self.log.write(rpc=rpc, decision=decision, scopes=token.scopes if token else (), method=method, path=path,
                            revision=revision, dry_run=shadowed, cached=cached, seconds=seconds,
                            subject=subject, attributes=attributes, trace_id=trace_id)
         return Outcome(decision, revision, decision.allowed or self.dry_run, shadowed, cached)
 
-    def decide_many(self, checks: Sequence[tuple[Token, str, str]], *, rpc: str) -> list[Outcome]:
+    def decide_many(self, checks: Sequence[tuple[Token | None, str, str]], *, rpc: str) -> list[Outcome]:
         """Decide several (token, method, path) requests against one catalog (each in a span of its own)."""
         engine = self.ref.engine
         if self.tracing is None:

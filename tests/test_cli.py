@@ -26,6 +26,8 @@ def test_check_allow_deny_and_json():
     assert legacy.returncode == 0 and "legacy" in legacy.stdout
     malformed = run("check", "GET", "/users/%2e%2e/admin", "-s", "users:read")
     assert malformed.returncode == 1 and "malformed path" in malformed.stdout
+    anonymous = run("check", "GET", "/users/me", "--no-token", "--json")
+    assert anonymous.returncode == 1 and json.loads(anonymous.stdout)["reason"] == "REASON_MISSING_TOKEN"
 
 
 def test_plan_migrate_webhook_diagnose():
@@ -61,6 +63,8 @@ def test_catalog_validate_and_show(tmp_path: Path):
         ("plan", "no-such-feature"),
         ("plan", "users:read", "--redirect-uri", "https://a.example/cb"),
         ("diagnose", "--requested", "users:read"),
+        ("diagnose", "GET", "/users/me", "--event", "invitee.created"),
+        ("check", "GET", "/users/me", "--no-token", "-s", "users:read"),
         ("webhook", "-s", "webhooks:write"),
         ("check", "GET", "/x", "--catalog", "/nonexistent/catalog.yaml"),
         ("frobnicate",),

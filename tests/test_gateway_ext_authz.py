@@ -129,7 +129,7 @@ def test_no_verified_payload_is_401_bearer_even_with_a_token_header(authz_stub: 
     assert response.status.code == code_pb2.UNAUTHENTICATED
     denied = response.denied_response
     assert denied.status.code == 401
-    assert headers_of(denied.headers)["www-authenticate"] == "Bearer"
+    assert headers_of(denied.headers)["www-authenticate"] == 'Bearer realm="calendly-api-v2"'
     assert '"title":"Unauthorized"' in denied.body
 
 

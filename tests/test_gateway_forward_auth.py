@@ -69,7 +69,7 @@ def test_denied_is_403_with_the_engines_headers_and_body(forward_auth: RunningSe
 def test_no_scope_header_is_401_bearer(forward_auth: RunningServer) -> None:
     response = ask(forward_auth, nginx_style("GET", "/users/me", None))
     assert response.status == 401
-    assert response.getheader("www-authenticate") == "Bearer"
+    assert response.getheader("www-authenticate") == 'Bearer realm="calendly-api-v2"'
     assert json.loads(response.body)["title"] == "Unauthorized"  # type: ignore[attr-defined]
 
 

@@ -74,8 +74,8 @@ class Reference:
         )
         if legacy:
             return True
-        if fmt not in (TokenFormat.SCOPED, TokenFormat.UNSPECIFIED) or not scopes:
-            return False
+        if fmt not in (TokenFormat.SCOPED, TokenFormat.UNSPECIFIED) or not self.grants(scopes):
+            return False  # no known scope is no scope: no access at all
         return self.endpoints[key] <= self.grants(scopes)
 
 
@@ -151,6 +151,7 @@ def test_engine_agrees_with_reference_on_random_catalogs(data):
         decision = engine.check(Token(tuple(scopes), fmt, when), method, path)
         expected = ref.allows(scopes, fmt, when, method, path)
         assert decision.allowed == expected, (doc, scopes, fmt, when, method, path, decision)
+        assert not engine.check(None, method, path).allowed  # no credentials, no access
         if not decision.allowed:
             assert decision.reason not in (Reason.ALLOWED, Reason.ALLOWED_LEGACY_TOKEN) and decision.message
             assert decision.http_status in (400, 401, 403)

@@ -14,7 +14,9 @@ from .common import engine as engine_of
 
 def cmd_check(args: argparse.Namespace) -> int:
     engine = engine_of(args)
-    decision = engine.check(token(args), args.method, args.path)
+    if args.no_token and (args.scope or args.issued_at or args.format != "auto"):
+        raise UsageError("--no-token takes no token flags (-s, --format, --issued-at)")
+    decision = engine.check(None if args.no_token else token(args), args.method, args.path)
     response = convert.check_response(decision, engine.catalog.revision)
     verdict = "ALLOW" if decision.allowed else "DENY"
     lines = [f"{verdict} {decision.endpoint_key or f'{args.method} {args.path}'}: {decision.message}"]
@@ -85,8 +87,6 @@ def cmd_webhook(args: argparse.Namespace) -> int:
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     engine = engine_of(args)
-    if bool(args.event) == bool(args.method):
-        raise UsageError("give either METHOD PATH or --event EVENT")
     diagnosis = engine.diagnose(scopes(args.requested), scopes(args.granted), args.method or "",
                                 args.path or "", args.event or "")
     lines = [diagnosis.summary]
@@ -103,6 +103,7 @@ def register(commands: Any, json_flag: argparse.ArgumentParser) -> None:
     check.add_argument("method", help="HTTP method, e.g. GET")
     check.add_argument("path", help="request path as sent (ids, query) or the endpoint template")
     add_token(check)
+    check.add_argument("--no-token", action="store_true", help="the request carries no credentials at all")
     add_catalog(check)
     check.set_defaults(func=cmd_check)
 

@@ -26,12 +26,6 @@ ENDPOINT_EXTENSION = "scopesvc_endpoint"
 # Exactly JSON true or one of these strings: 1 or 1.0 (equal to True in Python) is not a legacy mark.
 _LEGACY_STRINGS = ("true", "legacy")
 
-# The answer when the request carries no scopes at all: authenticate first (RFC 6750 section 3).
-UNAUTHENTICATED_STATUS = 401
-UNAUTHENTICATED_CHALLENGE = "Bearer"
-UNAUTHENTICATED_BODY = json.dumps(
-    {"title": "Unauthorized", "message": "this request carries no access token"}, separators=(",", ":")
-)
 
 
 @dataclass(frozen=True)
@@ -136,15 +130,12 @@ def route_target(method: str, path: str, endpoint: str) -> tuple[str, str]:
 
 def decide(decider: Decider, token: Token | None, method: str, path: str, config: GatewayConfig, *,
            rpc: str, subject: str = "") -> Answer:
-    """The gateway's answer; `token` None means the request carries no scopes at all (401).
+    """The gateway's answer; `token` None means the request carries no scopes at all.
 
-    The decision is the Decider's (engine, cache, metrics, decision log, dry-run); what is
-    enforced is its `allowed`, and a deny sends the engine's own status, challenge and body.
+    The decision is the Decider's (engine, cache, metrics, decision log, dry-run), that of a
+    request without credentials too (MISSING_TOKEN, 401); what is enforced is its `allowed`,
+    and a deny sends the engine's own status, challenge and body.
     """
-    if token is None:
-        return Answer(False, UNAUTHENTICATED_STATUS,
-                      (("www-authenticate", UNAUTHENTICATED_CHALLENGE), ("content-type", "application/json")),
-                      UNAUTHENTICATED_BODY)
     outcome = decider.decide(token, method, path, rpc=rpc, subject=subject)
     decision = outcome.decision
     if outcome.allowed:

@@ -16,8 +16,10 @@ from cachetools import TTLCache
 from ..policy import Decision, Engine, Token
 
 
-def decision_key(engine: Engine, token: Token, method: str, path: str) -> Hashable:
-    """What a Check decision depends on, as a hashable key."""
+def decision_key(engine: Engine, token: Token | None, method: str, path: str) -> Hashable:
+    """What a Check decision depends on, as a hashable key (`token` None: no credentials)."""
+    if token is None:
+        return (engine.catalog.revision, None, method, path)
     fmt = engine.token_format(token)
     # An unknown format is answered with its number in the message, so it keys on the number.
     format_key: Hashable = int(fmt) if fmt is not None else ("unknown", token.format)

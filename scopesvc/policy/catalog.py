@@ -204,14 +204,22 @@ class _Issues:
         return value
 
 
-def bearer_challenge(error: str, description: str, scopes: Sequence[str] = ()) -> str:
-    """An RFC 6750 `WWW-Authenticate` value; quoted strings are escaped."""
+def bearer_challenge(error: str, description: str, scopes: Sequence[str] = (), realm: str = "") -> str:
+    """An RFC 6750 `WWW-Authenticate` value; quoted strings are escaped.
+
+    With no `error` it is the challenge for a request without credentials (section 3.1): the
+    realm alone, no error code.
+    """
 
     def quoted(text: str) -> str:
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-    value = f"Bearer error={quoted(error)}, error_description={quoted(description)}"
-    return f"{value}, scope={quoted(' '.join(scopes))}" if scopes else value
+    params = [f"realm={quoted(realm)}"] if realm else []
+    if error:
+        params += [f"error={quoted(error)}", f"error_description={quoted(description)}"]
+        if scopes:
+            params.append(f"scope={quoted(' '.join(scopes))}")
+    return "Bearer " + ", ".join(params) if params else "Bearer"
 
 
 def _parse_date(value: Any) -> dt.datetime:

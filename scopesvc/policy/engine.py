@@ -1,17 +1,19 @@
 """The decision engine: a compiled catalog in, decisions out. No I/O, no clock, no globals.
 
 Rules (docs/policy.md explains each):
+- a request with no credentials at all (token None) is MISSING_TOKEN, answered 401 without an error code;
 - a token's scopes grant themselves and all they imply (`X:write` grants `X:read`), never the reverse;
 - an endpoint is allowed when the token grants every scope it lists;
 - a legacy token (format LEGACY, or format unset and issued before the catalog's cut-over)
   has full access to every endpoint; a token of unknown format is denied;
-- a scoped token with no scopes has no access at all;
-- scope names the catalog does not know grant nothing and are reported back;
+- a scoped token with no scopes has no access at all, and scope names the catalog does not know
+  grant nothing (they are reported back): a token with only such names is a token with no scopes;
 - a path that is malformed or names no endpoint is denied with its own reason.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from urllib.parse import quote, urlsplit
@@ -48,6 +50,9 @@ _NO_SCOPES_DEFAULT = (
 )
 
 
+_MISSING_TOKEN_MESSAGE = "this request carries no access token"
+
+
 def _body(title: str, message: str) -> str:
     return json.dumps({"title": title, "message": message}, separators=(",", ":"))
 
@@ -63,8 +68,12 @@ class Engine:
             everything |= endpoint.mask
         for event in catalog.events.values():
             everything |= event.mask | catalog.subscribe_mask
-        # What a legacy token could do, as the fewest scopes that do exactly that.
-        self.legacy_scopes: tuple[str, ...] = tuple(universe.to_names(universe.minimal(everything)))
+        # What a legacy token could do, as the fewest scopes that do exactly that. With nothing
+        # required anywhere that is no scope, and a token without scopes has no access at all: the
+        # catalog's first scope then stands in (any scope opens every endpoint that needs none).
+        self.legacy_scopes: tuple[str, ...] = tuple(universe.to_names(universe.minimal(everything))) or universe.names[:1]
+        # RFC 6750 section 3.1: a request with no credentials gets a challenge with no error code.
+        self._missing_token_challenge = bearer_challenge("", "", realm=catalog.name)
         self._unknown_endpoint_challenge = bearer_challenge("insufficient_scope", "Unknown endpoint")
         self._invalid_token_challenge = bearer_challenge("invalid_token", "Unknown token format")
         # Reusable answers by (endpoint key, format, missing mask, unknown scopes); see `_answer`.
@@ -80,8 +89,12 @@ class Engine:
         if fmt != TokenFormat.UNSPECIFIED:
             return fmt
         cutover = self.catalog.scopes_introduced_at
-        if token.issued_at is not None and cutover is not None and token.issued_at < cutover:
-            return TokenFormat.LEGACY
+        issued_at = token.issued_at
+        if issued_at is not None and cutover is not None:
+            if issued_at.tzinfo is None:  # a naive time is taken as UTC, as the catalog's dates are
+                issued_at = issued_at.replace(tzinfo=dt.UTC)
+            if issued_at < cutover:
+                return TokenFormat.LEGACY
         # No proof of legacy: treat as scoped, the form with less access.
         return TokenFormat.SCOPED
 
@@ -96,14 +109,22 @@ class Engine:
 
     # -- Check ----------------------------------------------------------------------------
 
-    def check(self, token: Token, method: str, path: str) -> Decision:
-        """Decide whether `token` may call `method path` (a concrete path or a template)."""
+    def check(self, token: Token | None, method: str, path: str) -> Decision:
+        """Decide whether `token` may call `method path` (a concrete path or a template).
+
+        `token` None is a request that carries no credentials at all: after a malformed path (400),
+        it is MISSING_TOKEN (401), whether or not the endpoint exists, so an anonymous client
+        learns nothing about the catalog.
+        """
         catalog = self.catalog
         try:
             endpoint = catalog.find_endpoint(method, path)
         except MalformedPath as exc:
             return self._deny(Reason.MALFORMED_PATH, f"malformed path: {exc}", None, token, 400,
                               "", _body("Bad request", f"malformed path: {exc}"))
+        if token is None:
+            return self._deny(Reason.MISSING_TOKEN, _MISSING_TOKEN_MESSAGE, endpoint, None, 401,
+                              self._missing_token_challenge, _body("Unauthorized", _MISSING_TOKEN_MESSAGE))
         if endpoint is None:
             message = self._unknown_endpoint_message(method, path)
             return self._deny(Reason.UNKNOWN_ENDPOINT, message, None, token, 403,
@@ -118,7 +139,7 @@ class Engine:
         granted, unknown = catalog.universe.grant(token.scopes)
         if fmt is TokenFormat.LEGACY:
             missing = 0
-        elif token.scopes:
+        elif granted:
             missing = endpoint.mask & ~granted
         else:
             return Decision(False, Reason.NO_SCOPES, _NO_SCOPES_MESSAGE.get(token.kind, _NO_SCOPES_DEFAULT),
@@ -153,8 +174,10 @@ class Engine:
             self._answers[endpoint.key, fmt, missing, unknown] = decision
         return decision
 
-    def _deny(self, reason: Reason, message: str, endpoint: Endpoint | None, token: Token,
+    def _deny(self, reason: Reason, message: str, endpoint: Endpoint | None, token: Token | None,
               status: int, challenge: str, body: str) -> Decision:
+        if token is None:
+            return Decision(False, reason, message, endpoint, (), (), TokenFormat.UNSPECIFIED, status, challenge, body)
         fmt = self.token_format(token) or TokenFormat.UNSPECIFIED
         unknown = tuple(self.catalog.universe.unknown(token.scopes))
         return Decision(False, reason, message, endpoint, (), unknown, fmt, status, challenge, body)
@@ -213,10 +236,11 @@ class Engine:
         if fmt == TokenFormat.LEGACY:
             return WebhookDecision(True, Reason.ALLOWED_LEGACY_TOKEN, "legacy token: full access",
                                    required_names, (), unknown, fmt)
-        if not token.scopes:
+        granted = universe.effective(token.scopes)
+        if not granted:
             return WebhookDecision(False, Reason.NO_SCOPES, _NO_SCOPES_MESSAGE.get(token.kind, _NO_SCOPES_DEFAULT),
                                    required_names, required_names, unknown, fmt)
-        missing = required & ~universe.effective(token.scopes)
+        missing = required & ~granted
         if not missing:
             return WebhookDecision(True, Reason.ALLOWED, "the token grants every required scope",
                                    required_names, (), unknown, fmt)
@@ -244,6 +268,8 @@ class Engine:
         """
         catalog = self.catalog
         universe = catalog.universe
+        if event and (method or path):
+            raise RequestError("event", "give either an event or a method and path, not both")
         if event:
             found = catalog.events.get(event)
             if found is None:
@@ -262,13 +288,18 @@ class Engine:
             target = endpoint.key
             required = endpoint.mask
         missing_mask = universe.minimal(required & ~universe.effective(granted))
-        requested_grants = universe.effective(requested)
+        requested_known = universe.minimal(universe.mask(requested))
         missing: list[MissingScope] = []
         for scope in universe.iter_names(missing_mask):
-            if universe.bit(scope) & requested_grants:
+            bit = universe.bit(scope)
+            # The requested scopes that grant it (scheduled_events:write for a missing :read) are
+            # what the user declined, and what they must approve.
+            asked = tuple(r for r in universe.iter_names(requested_known) if universe.effective((r,)) & bit)
+            if asked:
+                which = " ".join(asked) if asked == (scope,) else f"{' '.join(asked)} (which grants {scope})"
                 missing.append(MissingScope(scope, Cause.DECLINED,
-                                            f"the app requests {scope} but the user did not grant it: "
-                                            "ask the user to approve it when re-authorizing"))
+                                            f"the app requests {which} but the user did not grant it: "
+                                            "ask the user to approve it when re-authorizing", asked))
             else:
                 missing.append(MissingScope(scope, Cause.NOT_REQUESTED,
                                             f"the app never requested {scope}: add it to the app's scope "
@@ -294,7 +325,7 @@ class Engine:
             return tuple(steps)
         steps = []
         not_requested = [m.scope for m in missing if m.cause == Cause.NOT_REQUESTED]
-        declined = [m.scope for m in missing if m.cause == Cause.DECLINED]
+        declined = list(dict.fromkeys(r for m in missing if m.cause == Cause.DECLINED for r in m.requested_as))
         if not_requested:
             steps.append(f"add {' '.join(not_requested)} to the app's requested scopes")
         if declined:
@@ -352,11 +383,13 @@ class Engine:
                 uses.append(ScopeUse(scope, who, optional))
         over_broad: list[OverBroad] = []
         planned = scopes_mask | optional_mask
+        planned_grants = universe.closure_of(planned)
         needed_grants = required | optional_mask
         for scope in dict.fromkeys(existing_scopes):
-            if scope not in universe or universe.bit(scope) & planned:
-                continue
-            covers = universe.effective((scope,)) & needed_grants
+            grants = universe.effective((scope,)) if scope in universe else 0
+            if grants & ~planned_grants == 0:
+                continue  # unknown, planned, or narrower than a planned scope: never broader than needed
+            covers = grants & needed_grants
             if covers:
                 narrower = " ".join(universe.iter_names(universe.minimal(covers)))
                 over_broad.append(OverBroad(scope, f"broader than needed: {narrower} suffices"))

@@ -36,10 +36,11 @@ class Reason(enum.IntEnum):
     UNKNOWN_TOKEN_FORMAT = 7
     UNKNOWN_EVENT = 8
     SUBSCRIPTION_SCOPE_NOT_ALLOWED = 9
+    MISSING_TOKEN = 11
 
 
 class Token(NamedTuple):
-    """An access token as the engine sees it.
+    """An access token as the engine sees it (a request with no credentials at all is `None`, not a Token).
 
     `format` is an int so a value no enum member has (from a newer client) is still carried
     and answered with UNKNOWN_TOKEN_FORMAT instead of failing to convert. A NamedTuple: one is
@@ -106,6 +107,7 @@ class MissingScope:
     scope: str
     cause: Cause
     action: str
+    requested_as: tuple[str, ...] = ()  # DECLINED: the requested scopes that grant `scope`
 
 
 @dataclass(frozen=True, slots=True)

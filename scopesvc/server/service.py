@@ -102,8 +102,6 @@ class ScopeService(pb_grpc.ScopeServiceServicer):
     def Diagnose(self, request: pb.DiagnoseRequest, context: grpc.aio.ServicerContext) -> pb.DiagnoseResponse:
         convert.check_strings(request.requested_scopes, "requested_scopes", convert.MAX_SCOPES, convert.MAX_SCOPE_LENGTH)
         convert.check_strings(request.granted_scopes, "granted_scopes", convert.MAX_SCOPES, convert.MAX_SCOPE_LENGTH)
-        if request.event and (request.method or request.path):
-            raise RequestError("event", "give either an event or a method and path, not both")
         diagnosis = self.ref.engine.diagnose(
             list(request.requested_scopes), list(request.granted_scopes), request.method, request.path, request.event
         )

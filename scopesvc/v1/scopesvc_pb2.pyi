@@ -1,15 +1,12 @@
 import datetime
-from collections.abc import Iterable as _Iterable
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar
-from typing import Optional as _Optional
-from typing import Union as _Union
 
-from google.protobuf import descriptor as _descriptor
-from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -37,6 +34,7 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_UNKNOWN_TOKEN_FORMAT: _ClassVar[Reason]
     REASON_UNKNOWN_EVENT: _ClassVar[Reason]
     REASON_SUBSCRIPTION_SCOPE_NOT_ALLOWED: _ClassVar[Reason]
+    REASON_MISSING_TOKEN: _ClassVar[Reason]
 
 class SubscriptionScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -66,6 +64,7 @@ REASON_MALFORMED_PATH: Reason
 REASON_UNKNOWN_TOKEN_FORMAT: Reason
 REASON_UNKNOWN_EVENT: Reason
 REASON_SUBSCRIPTION_SCOPE_NOT_ALLOWED: Reason
+REASON_MISSING_TOKEN: Reason
 SUBSCRIPTION_SCOPE_UNSPECIFIED: SubscriptionScope
 SUBSCRIPTION_SCOPE_ORGANIZATION: SubscriptionScope
 SUBSCRIPTION_SCOPE_USER: SubscriptionScope

@@ -84,7 +84,7 @@ def test_write_implies_read_but_not_the_reverse(gateway: Gateway, engine: Engine
 def test_no_scopes_at_all_is_401_bearer(gateway: Gateway) -> None:
     reply = gateway.get("/users/me")
     assert reply.status == 401
-    assert [v for k, v in reply.header_list if k.lower() == "www-authenticate"] == ["Bearer"]
+    assert [v for k, v in reply.header_list if k.lower() == "www-authenticate"] == ['Bearer realm="calendly-api-v2"']
     assert reply.json()["title"] == "Unauthorized"
 
 

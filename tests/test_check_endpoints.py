@@ -100,7 +100,8 @@ def test_no_scopes_scoped_token_has_no_access(stub):
 
 
 def test_unknown_scopes_grant_nothing_and_are_reported(stub):
-    response = check(stub, token("invitees:read", "users:write", "SCHEDULED_EVENTS:READ"), "GET", "/scheduled_events/x/invitees")
+    response = check(stub, token("invitees:read", "users:write", "SCHEDULED_EVENTS:READ", "users:read"), "GET",
+                     "/scheduled_events/x/invitees")
     assert not response.allowed and response.reason == pb.REASON_INSUFFICIENT_SCOPE
     assert list(response.unknown_scopes) == ["invitees:read", "users:write", "SCHEDULED_EVENTS:READ"]
     assert list(response.missing_scopes) == ["scheduled_events:read"]

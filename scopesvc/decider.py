@@ -12,7 +12,7 @@ dry-run. The deny answer (status, WWW-Authenticate, body) comes from `Outcome.de
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from . import convert
@@ -63,7 +63,8 @@ class Decider:
         self.tracing = tracing
 
     def decide(self, token: Token | None, method: str, path: str, *, rpc: str, subject: str = "",
-               attributes: Mapping[str, str] | None = None, engine: Engine | None = None) -> Outcome:
+               attributes: Mapping[str, str] | None = None, engine: Engine | None = None,
+               route: str = "", headers: Collection[str] = ()) -> Outcome:
         """Decide one request. `rpc` names the front end (a fixed string: it is a metric label).
 
         `token` None is a request with no credentials at all: the engine decides it too
@@ -72,21 +73,29 @@ class Decider:
         `subject` (e.g. a JWT `sub`) appears in the decision log only as a keyed hash;
         `attributes` (e.g. a request id) are logged as given, minus secret headers; `engine`
         is the one serving now unless given (`decide_many` holds one for a whole batch).
+        Gateway front ends pass the endpoint their route names (`route`) and the request's
+        `headers`: the engine decides the request as the upstream will receive it
+        (`Engine.gateway_target`), and a request it cannot decide so is denied here like any other.
         Raises what the engine raises (nothing is cached then); the caller maps it to an error.
         """
         if engine is None:
             engine = self.ref.engine
         start = time.perf_counter()
         revision = engine.catalog.revision
-        if not self.cache.enabled:
-            decision, cached = engine.check(token, method, path), False
+        target: str | Decision = path
+        if route or headers:
+            target = engine.gateway_target(token, method, path, route, headers)
+        if not isinstance(target, str):
+            decision, cached = target, False
+        elif not self.cache.enabled:
+            decision, cached = engine.check(token, method, target), False
         else:
-            key = decision_key(engine, token, method, path)
+            key = decision_key(engine, token, method, target)
             hit = self.cache.get(key)
             cached = hit is not None
             if hit is None:
                 self.metrics.cache_misses.inc()
-                decision = engine.check(token, method, path)
+                decision = engine.check(token, method, target)
                 self.cache.put(key, decision)  # reached only when the engine answered: errors are not cached
             else:
                 self.metrics.cache_hits.inc()

@@ -12,8 +12,9 @@ from typing import Any
 
 import yaml
 
-from scopesvc.gateway.attributes import GatewayConfig
+from scopesvc.gateway.attributes import ENDPOINT_EXTENSION, GatewayConfig
 from scopesvc.ops.config import ServerConfig
+from scopesvc.policy.model import REWRITE_HEADERS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 DEFAULTS = GatewayConfig()
@@ -34,12 +35,26 @@ def test_gateways_md_links_every_config_file() -> None:
     assert linked == {p.name for p in (DOCS / "gateways").iterdir()}
 
 
-def test_envoy_config_sends_the_verified_payload_and_fails_closed() -> None:
+def envoy_manager() -> dict[str, Any]:
     text = re.sub(r"\$\{[A-Z_]+\}", "1", (DOCS / "gateways" / "envoy.yaml").read_text())
     listener = yaml.safe_load(text)["static_resources"]["listeners"][0]
-    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
-    assert (manager["normalize_path"], manager["merge_slashes"]) == (False, False)
+    return listener["filter_chains"][0]["filters"][0]["typed_config"]  # type: ignore[no-any-return]
+
+
+def test_envoy_config_forwards_the_path_it_decided() -> None:
+    manager = envoy_manager()
+    assert (manager["normalize_path"], manager["merge_slashes"]) == (True, False)
     assert manager["path_with_escaped_slashes_action"] == "REJECT_REQUEST"
+    assert manager["common_http_protocol_options"]["headers_with_underscores_action"] == "REJECT_REQUEST"
+    assert manager["route_config"]["request_headers_to_remove"] == list(REWRITE_HEADERS)
+    named = [route["typed_per_filter_config"]["envoy.filters.http.ext_authz"]["check_settings"]
+             ["context_extensions"][ENDPOINT_EXTENSION]
+             for route in manager["route_config"]["virtual_hosts"][0]["routes"] if "typed_per_filter_config" in route]
+    assert named == ["/users/me"]  # path-only: the request's method is decided, as the upstream receives it
+
+
+def test_envoy_config_sends_the_verified_payload_and_fails_closed() -> None:
+    manager = envoy_manager()
     filters = {f["name"]: f["typed_config"] for f in manager["http_filters"]}
     assert list(filters)[-1] == "envoy.filters.http.router"
     jwt, authz = filters["envoy.filters.http.jwt_authn"], filters["envoy.filters.http.ext_authz"]

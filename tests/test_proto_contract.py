@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from scopesvc.policy import Reason
 from scopesvc.v1 import scopesvc_pb2 as pb
 
 from .conftest import ROOT
@@ -47,3 +48,10 @@ def test_every_field_and_value_is_documented():
             undocumented.append(f"{number}: {line.strip()}")
         previous = line
     assert not undocumented, "\n".join(undocumented)
+
+
+def test_policy_reasons_are_the_proto_reasons():
+    """The engine's Reason converts by value (convert.py), so each member must be the proto's own number."""
+    proto = {v.name: v.number for v in pb.Reason.DESCRIPTOR.values}
+    assert {f"REASON_{r.name}": int(r) for r in Reason} == proto
+    assert proto["REASON_ROUTE_METHOD_MISMATCH"] == 10 and proto["REASON_REWRITE_HEADER"] == 13

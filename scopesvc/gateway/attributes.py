@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -120,23 +120,16 @@ def token_from_header(value: str, config: GatewayConfig) -> Token:
     return Token(tuple(dict.fromkeys(_scope_list(value.replace(",", " "), config.scope_header))))
 
 
-def route_target(method: str, path: str, endpoint: str) -> tuple[str, str]:
-    """The method and path to decide: the request's own, or the route's `scopesvc_endpoint` setting."""
-    if not endpoint:
-        return method, path
-    named_method, _, named_path = endpoint.strip().rpartition(" ")
-    return (named_method.strip() or method), named_path
-
-
 def decide(decider: Decider, token: Token | None, method: str, path: str, config: GatewayConfig, *,
-           rpc: str, subject: str = "") -> Answer:
+           rpc: str, subject: str = "", route: str = "", headers: Collection[str] = ()) -> Answer:
     """The gateway's answer; `token` None means the request carries no scopes at all.
 
     The decision is the Decider's (engine, cache, metrics, decision log, dry-run), that of a
-    request without credentials too (MISSING_TOKEN, 401); what is enforced is its `allowed`,
-    and a deny sends the engine's own status, challenge and body.
+    request without credentials too (MISSING_TOKEN, 401), made from the request's own method and
+    path, the endpoint its route names (`route`) and its `headers`; what is enforced is its
+    `allowed`, and a deny sends the engine's own status, challenge and body.
     """
-    outcome = decider.decide(token, method, path, rpc=rpc, subject=subject)
+    outcome = decider.decide(token, method, path, rpc=rpc, subject=subject, route=route, headers=headers)
     decision = outcome.decision
     if outcome.allowed:
         endpoint = decision.endpoint_key

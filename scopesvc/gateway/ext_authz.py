@@ -27,7 +27,6 @@ from .attributes import (
     GatewayConfig,
     decide,
     payload_from_header,
-    route_target,
     token_from_header,
     token_from_payload,
 )
@@ -99,6 +98,7 @@ class ExtAuthzService(authz_grpc.AuthorizationServicer):
     def Check(self, request: authz.CheckRequest, context: grpc.aio.ServicerContext) -> authz.CheckResponse:
         attributes = request.attributes
         http = attributes.request.http
-        method, path = route_target(http.method, http.path, attributes.context_extensions.get(ENDPOINT_EXTENSION, ""))
         token, subject = self.token(attributes)
-        return _response(decide(self.decider, token, method, path, self.config, rpc="ext_authz", subject=subject))
+        route = attributes.context_extensions.get(ENDPOINT_EXTENSION, "")
+        return _response(decide(self.decider, token, http.method, http.path, self.config, rpc="ext_authz",
+                                subject=subject, route=route, headers=http.headers))

@@ -141,9 +141,9 @@ class ForwardAuthServer(ThreadingHTTPServer):
         async def on_loop() -> Answer:
             tracing = self.decider.tracing
             if tracing is None:
-                return decide(self.decider, token, method, uri, self.config, rpc="forward_auth")
+                return decide(self.decider, token, method, uri, self.config, rpc="forward_auth", headers=headers)
             with tracing.server("forward_auth", headers, _SPAN_ATTRIBUTES) as span:
-                answer = decide(self.decider, token, method, uri, self.config, rpc="forward_auth")
+                answer = decide(self.decider, token, method, uri, self.config, rpc="forward_auth", headers=headers)
                 span.set_attribute("http.response.status_code", answer.status)
                 return answer
 

@@ -8,19 +8,22 @@ Rules (docs/policy.md explains each):
   has full access to every endpoint; a token of unknown format is denied;
 - a scoped token with no scopes has no access at all, and scope names the catalog does not know
   grant nothing (they are reported back): a token with only such names is a token with no scopes;
-- a path that is malformed or names no endpoint is denied with its own reason.
+- a path that is malformed or names no endpoint is denied with its own reason;
+- a gateway request is decided as the upstream will receive it: a route's endpoint name never
+  changes its method, and a header that would change it after the decision denies it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from urllib.parse import quote, urlsplit
 
 from .catalog import SUBSCRIPTION_SCOPES, Catalog, Endpoint, Part, bearer_challenge
 from .errors import RequestError
 from .model import (
+    REWRITE_HEADERS,
     Cause,
     Decision,
     Diagnosis,
@@ -37,6 +40,7 @@ from .model import (
 from .paths import MalformedPath
 
 _FORMATS = {int(f): f for f in TokenFormat}
+_REWRITE_HEADERS = frozenset(REWRITE_HEADERS)
 _MAX_ANSWERS = 100_000
 _MAX_SHARED_UNKNOWN = 4
 _MAX_SHARED_UNKNOWN_CHARS = 128
@@ -148,6 +152,36 @@ class Engine:
         # Most checks end here: a path match, a scope lookup and this one.
         decision = self._answers.get((endpoint.key, fmt, missing, unknown))
         return decision if decision is not None else self._answer(endpoint, fmt, missing, unknown)
+
+    def gateway_target(self, token: Token | None, method: str, path: str, route: str = "",
+                       headers: Collection[str] = ()) -> str | Decision:
+        """The path to decide for a request a gateway forwards, or the deny when it cannot be decided as sent.
+
+        `route` is the endpoint the gateway's route names for it (Envoy `context_extensions`), as
+        "/template" (decided with the request's own method) or "METHOD /template" (honoured only
+        for that method, or HEAD for GET where the catalog allows HEAD as GET: any other method is
+        denied with ROUTE_METHOD_MISMATCH, because the upstream will receive the request's method;
+        a request with no token is left to `check`, which answers it MISSING_TOKEN).
+        `headers` are the request's header names: one that is one of REWRITE_HEADERS (in any case,
+        with `_` for `-`, as CGI-style servers read them) would let the upstream serve another
+        method or path than the one decided, so the request is denied with REWRITE_HEADER.
+        """
+        found = [name for name in headers if name.lower().replace("_", "-") in _REWRITE_HEADERS]
+        if found:
+            names = ", ".join(dict.fromkeys(name[:64] for name in found))
+            message = (f"the request carries {names}, which would change its method or path after this "
+                       "decision: send the request as it is meant, without that header")
+            return self._deny(Reason.REWRITE_HEADER, message, None, token, 400, "", _body("Bad request", message))
+        if not route:
+            return path
+        named_method, _, named_path = route.strip().rpartition(" ")
+        named_method = named_method.strip()
+        if named_method and token is not None and method != named_method and not (
+                method == "HEAD" and named_method == "GET" and self.catalog.head_as_get):
+            message = (f"this route is the endpoint {named_method} {named_path}: "
+                       f"a {method[:32]} request cannot be decided as it")
+            return self._deny(Reason.ROUTE_METHOD_MISMATCH, message, None, token, 403, "", _body("Forbidden", message))
+        return named_path
 
     def _answer(self, endpoint: Endpoint, fmt: TokenFormat, missing: int, unknown: tuple[str, ...]) -> Decision:
         """Build the decision for a legacy token, or a scoped one lacking the scopes in `missing`.

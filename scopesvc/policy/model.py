@@ -36,7 +36,21 @@ class Reason(enum.IntEnum):
     UNKNOWN_TOKEN_FORMAT = 7
     UNKNOWN_EVENT = 8
     SUBSCRIPTION_SCOPE_NOT_ALLOWED = 9
+    ROUTE_METHOD_MISMATCH = 10
     MISSING_TOKEN = 11
+    REWRITE_HEADER = 13
+
+
+# Headers some frameworks read to change a request's method or path after the gateway decided it
+# (method overrides; IIS/Zend/Symfony URL rewrites). A request carrying one is denied (REWRITE_HEADER):
+# the upstream could serve another endpoint than the one decided. Lower case, as gateways send them.
+REWRITE_HEADERS = (
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-rewrite-url",
+)
 
 
 class Token(NamedTuple):

@@ -34,7 +34,9 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_UNKNOWN_TOKEN_FORMAT: _ClassVar[Reason]
     REASON_UNKNOWN_EVENT: _ClassVar[Reason]
     REASON_SUBSCRIPTION_SCOPE_NOT_ALLOWED: _ClassVar[Reason]
+    REASON_ROUTE_METHOD_MISMATCH: _ClassVar[Reason]
     REASON_MISSING_TOKEN: _ClassVar[Reason]
+    REASON_REWRITE_HEADER: _ClassVar[Reason]
 
 class SubscriptionScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -64,7 +66,9 @@ REASON_MALFORMED_PATH: Reason
 REASON_UNKNOWN_TOKEN_FORMAT: Reason
 REASON_UNKNOWN_EVENT: Reason
 REASON_SUBSCRIPTION_SCOPE_NOT_ALLOWED: Reason
+REASON_ROUTE_METHOD_MISMATCH: Reason
 REASON_MISSING_TOKEN: Reason
+REASON_REWRITE_HEADER: Reason
 SUBSCRIPTION_SCOPE_UNSPECIFIED: SubscriptionScope
 SUBSCRIPTION_SCOPE_ORGANIZATION: SubscriptionScope
 SUBSCRIPTION_SCOPE_USER: SubscriptionScope

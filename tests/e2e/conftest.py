@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jwt
 import pytest
@@ -125,13 +125,25 @@ class Process:
 # -- the upstream -----------------------------------------------------------------------------
 
 
+class Seen(NamedTuple):
+    """One request as the upstream received it."""
+
+    method: str
+    path: str  # the request target, as the request line's bytes read as Latin-1
+    headers: dict[str, str]  # lower-case names
+
+    @property
+    def raw_path(self) -> bytes:
+        return self.path.encode("latin-1")
+
+
 class Upstream(ThreadingHTTPServer):
     """Answers every request 200 with what it received, and remembers it."""
 
     daemon_threads = True
 
     def __init__(self) -> None:
-        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.seen: list[Seen] = []
         super().__init__(("127.0.0.1", 0), _UpstreamHandler)
         self.port = int(self.server_address[1])
 
@@ -142,7 +154,7 @@ class _UpstreamHandler(BaseHTTPRequestHandler):
 
     def _reply(self) -> None:
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self.server.seen.append((self.command, self.path, headers))
+        self.server.seen.append(Seen(self.command, self.path, headers))
         body = json.dumps({"upstream": "reached", "method": self.command, "path": self.path,
                            "endpoint": headers.get("x-scopesvc-endpoint")}).encode()
         length = int(self.headers.get("content-length") or 0)
@@ -152,9 +164,10 @@ class _UpstreamHandler(BaseHTTPRequestHandler):
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _reply
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _reply
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
@@ -211,13 +224,26 @@ class Scopesvc:
     process: Process
     grpc_port: int
     forward_auth_port: int
+    decision_log: Path
+
+    def decisions(self, count: int = 0) -> list[dict[str, Any]]:
+        """Every decision logged so far, once there are at least `count` (the log is written in the background)."""
+        deadline = time.monotonic() + 10
+        while True:
+            lines = self.decision_log.read_text().splitlines() if self.decision_log.exists() else []
+            if len(lines) >= count or time.monotonic() > deadline:
+                return [json.loads(line) for line in lines]
+            time.sleep(0.02)
 
 
 def start_scopesvc(tmp: Path, *options: str) -> Scopesvc:
     grpc_port, forward_auth_port = free_port(), free_port()
+    log = tmp / "decisions.jsonl"
     argv = [sys.executable, "-m", "scopesvc", "serve", "--port", str(grpc_port), "--metrics-port", "0",
-            "--forward-auth-port", str(forward_auth_port), "--grace", "0.5", "--log-level", "warning", *options]
-    return Scopesvc(Process(argv, tmp / "scopesvc.log", [grpc_port, forward_auth_port]), grpc_port, forward_auth_port)
+            "--forward-auth-port", str(forward_auth_port), "--grace", "0.5", "--log-level", "warning",
+            "--decision-log", str(log), *options]
+    return Scopesvc(Process(argv, tmp / "scopesvc.log", [grpc_port, forward_auth_port]), grpc_port,
+                    forward_auth_port, log)
 
 
 def start_envoy(tmp: Path, scopesvc_port: int, upstream_port: int, keys: Keys,

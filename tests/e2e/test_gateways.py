@@ -77,8 +77,11 @@ def test_missing_scope_is_403_with_challenge_and_body(gateway: Gateway, engine: 
 def test_write_implies_read_but_not_the_reverse(gateway: Gateway, engine: Engine) -> None:
     assert gateway.get("/scheduled_events/AB12", "scheduled_events:write").reached_upstream
     assert gateway.get("/event_types/AB12", "event_types:write").reached_upstream
-    reply = gateway.get("/scheduling_links", "scheduling_links:read", method="POST")
-    assert_denied_like_engine(reply, engine, "scheduling_links:read", "POST", "/scheduling_links")
+    # event_types:read is a real scope and event_types:write a real one it does not grant.
+    assert not engine.check(Token(("event_types:read",)), "GET", "/event_types/AB12").unknown_scopes
+    reply = gateway.get("/event_types/AB12", "event_types:read", method="PATCH")
+    assert_denied_like_engine(reply, engine, "event_types:read", "PATCH", "/event_types/AB12")
+    assert reply.json()["required_scopes"] == ["event_types:write"]
 
 
 def test_no_scopes_at_all_is_401_bearer(gateway: Gateway) -> None:

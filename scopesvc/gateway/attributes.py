@@ -134,7 +134,7 @@ def decide(decider: Decider, token: Token | None, method: str, path: str, config
     if outcome.allowed:
         endpoint = decision.endpoint_key
         return Answer(True, 200, ((config.endpoint_header, endpoint),) if endpoint else (), "")
-    headers = [("content-type", "application/json")]
+    deny_headers = [("content-type", "application/json")]
     if decision.www_authenticate:
-        headers.insert(0, ("www-authenticate", decision.www_authenticate))
-    return Answer(False, decision.http_status, tuple(headers), decision.body)
+        deny_headers.insert(0, ("www-authenticate", decision.www_authenticate))
+    return Answer(False, decision.http_status, tuple(deny_headers), decision.body)

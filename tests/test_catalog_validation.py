@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import copy
 import json
 from pathlib import Path
@@ -89,7 +90,122 @@ def test_all_problems_are_reported_at_once():
 
 
 def test_not_a_mapping():
-    assert issues_of([1, 2]) == ["catalog: must be a mapping, not list"]
+    assert issues_of([1, 2]) == ["test.yaml: catalog: must be a mapping, not list"]
+
+
+def test_an_unknown_field_does_not_hide_the_problems_after_it():
+    data = broken(surprise=1, scopes=[{"name": "a:read", "colour": "red"}, {"name": "a:write"}],
+                  endpoints=[{"method": "GET", "path": "/x", "scopes": ["c:read"]}],
+                  webhooks={"subscribe_scope": "z:write", "events": []},
+                  features=[{"name": "f", "requires": ["GET /nope"]}])
+    issues = issues_of(data)
+    for expected in ("catalog: unknown field 'surprise'", "scopes[0]: unknown field 'colour'",
+                     "endpoints[0] (GET /x): unknown scope 'c:read'", "webhooks.subscribe_scope: unknown scope 'z:write'",
+                     "features[0] (f).requires: no endpoint 'GET /nope'"):
+        assert any(expected in issue for issue in issues), (expected, issues)
+
+
+def test_an_implication_cycle_does_not_hide_the_endpoints():
+    issues = issues_of(broken(scopes=[{"name": "a:read", "implies": ["b:read"]}, {"name": "b:read", "implies": ["a:read"]}],
+                              endpoints=[{"method": "GET", "path": "/x", "scopes": ["c:read"]}]))
+    assert any("implication cycle" in issue for issue in issues)
+    assert any("unknown scope 'c:read'" in issue for issue in issues)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"endpoints": [{"method": "GET", "path": "/x", "scopes": ["a:raed"]}]}, "unknown scope 'a:raed' (did you mean 'a:read'?)"),
+        ({"endpoints": [{"method": "GET", "path": "/x", "scope": ["a:read"]}]}, "unknown field 'scope' (did you mean 'scopes'?)"),
+        ({"scopes": [{"name": "a:read", "implies": ["b:raed"]}, {"name": "b:read"}]},
+         "unknown scope 'b:raed' (did you mean 'b:read'?)"),
+        ({"features": [{"name": "f", "requires": ["a:wrte"]}]}, "(did you mean 'a:write'?)"),
+        ({"features": [{"name": "f", "requires": ["PUT /a/{id}/x"]}]}, "(did you mean 'PUT /a/{id}'?)"),
+        ({"endponts": []}, "unknown field 'endponts' (did you mean 'endpoints'?)"),
+    ],
+)
+def test_near_misses_get_a_did_you_mean(changes, expected):
+    assert any(expected in issue for issue in issues_of(broken(**changes))), issues_of(broken(**changes))
+
+
+def test_far_misses_list_the_fields_instead():
+    issues = issues_of(broken(endpoints=[{"method": "GET", "path": "/x", "scopes": ["zzz"], "colour": "red"}]))
+    assert any("unknown scope 'zzz'" in issue and "did you mean" not in issue for issue in issues)
+    assert any("unknown field 'colour' (expected one of: method, path, scopes" in issue for issue in issues)
+
+
+BROKEN_YAML = """\
+format: scopesvc.catalog/v1
+name: mini
+colour: red
+scopes:
+  - name: a:read
+  - name: a:write
+    implie: [a:read]
+endpoints:
+  - method: GET
+    path: /a/{id}
+    scopes: [a:raed]
+  - method: PUT
+    path: /a/{id}
+    scopes:
+      - a:read
+      - b:writ
+features:
+  - name: f
+    requires:
+      - GET /a/{id}/x
+"""
+
+
+def test_yaml_problems_carry_their_file_and_line(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text(BROKEN_YAML)
+    with pytest.raises(CatalogError) as info:
+        catalog_files.load_file(path)
+    lines = {(p.line, p.entry) for p in info.value.problems}
+    assert lines == {(3, "catalog"), (7, "scopes[1]"), (11, "endpoints[0] (GET /a/{id})"),
+                     (16, "endpoints[1] (PUT /a/{id})"), (20, "features[0] (f).requires")}
+    assert all(p.file == str(path) for p in info.value.problems)
+    assert f"{path}:16: endpoints[1] (PUT /a/{{id}}): unknown scope 'b:writ'" in str(info.value)
+
+
+def test_json_problems_say_there_are_no_line_numbers(tmp_path: Path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(yaml.safe_load(BROKEN_YAML), indent=1))
+    with pytest.raises(CatalogError) as info:
+        catalog_files.load_file(path)
+    assert len(info.value.problems) == 5 and all(p.line is None for p in info.value.problems)
+    assert "JSON carries no line numbers" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected", "line"),
+    [
+        ("syntax.yaml", b"name: x\nscopes: [a, b\nendpoints: []\n", "YAML syntax error at column", 3),
+        ("tab.yaml", b"name: x\n\tscopes: []\n", "YAML syntax error", 2),
+        ("syntax.json", b'{"name": "x",\n "scopes": [}\n', "JSON syntax error at column 13", 2),
+        ("empty.yaml", b"", "the file is empty", None),
+        ("blank.json", b"  \n\n", "the file is empty", None),
+        ("comments.yaml", b"# nothing here\n", "holds no YAML document", None),
+        ("latin1.yaml", b"name: caf\xe9\n", "the file is not UTF-8 text (byte 0xe9 at offset 9", 1),
+        ("utf16.yaml", "name: x\n".encode("utf-16"), "the file is UTF-16 text: save it as UTF-8", None),
+    ],
+)
+def test_unreadable_documents_get_a_plain_message(tmp_path: Path, name, content, expected, line):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(CatalogError) as info:
+        catalog_files.load_file(path)
+    (problem,) = info.value.problems
+    assert expected in problem.reason and problem.line == line and problem.file == str(path)
+    assert "<unicode string>" not in str(info.value) and "codec" not in str(info.value)
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path):
+    path = tmp_path / "bom.json"
+    path.write_bytes(codecs.BOM_UTF8 + json.dumps(MINIMAL).encode())
+    assert catalog_files.load_file(path).name == "mini"
 
 
 def test_files_yaml_json_and_errors(tmp_path: Path):
@@ -100,19 +216,19 @@ def test_files_yaml_json_and_errors(tmp_path: Path):
     assert catalog_files.load_file(as_json).name == catalog_files.load_file(as_yaml).name == "mini"
     assert catalog_files.load_file(as_json).revision.startswith("0+")
     for text, expected in (
-        ("{not json", "JSON syntax error"),
-        ("a: [1, 2", "YAML error"),
-        ("a: &x [1]\nb: *x\n", "aliases are not allowed"),
+        ("{not json", ":1: JSON syntax error at column 2"),
+        ("a: [1, 2", ":2: YAML syntax error at column 1"),
+        ("a: &x [1]\nb: *x\n", ":2: YAML error at column 4: aliases are not allowed"),
     ):
         bad = tmp_path / ("bad.json" if text.startswith("{") else "bad.yaml")
         bad.write_text(text)
         with pytest.raises(CatalogError) as info:
             catalog_files.load_file(bad)
-        assert str(bad) in str(info.value) and expected in str(info.value)
+        assert str(info.value).startswith(f"{bad}: invalid catalog") and f"{bad}{expected}" in str(info.value)
     with pytest.raises(CatalogError, match="cannot read"):
         catalog_files.load_file(tmp_path / "missing.yaml")
     binary = tmp_path / "bin.yaml"
-    binary.write_bytes(b"\xff\xfe\x00")
+    binary.write_bytes(b"\x80\x81\x00")
     with pytest.raises(CatalogError, match="not UTF-8"):
         catalog_files.load_file(binary)
 

@@ -2,7 +2,8 @@
 
 `compile_catalog(data)` takes the parsed YAML/JSON document (see docs/catalog.md for the
 format) and either returns a `Catalog` or raises `CatalogError` listing every problem with
-where it is and why. Nothing is half-loaded: the catalog is built only when all of it is valid.
+where it is (entry, and line when the reader knows it) and why; `validation.Validator` keeps the
+list. Nothing is half-loaded: the catalog is built only when all of it is valid.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import CatalogError
 from .paths import MalformedPath, PathTrie, split_path, template_segments
 from .scopes import ScopeUniverse
+from .validation import TOP, Lines, Validator, Where, field, suggestion
 
 FORMAT = "scopesvc.catalog/v1"
 SUBSCRIPTION_SCOPES = ("organization", "user", "group")
@@ -157,53 +158,6 @@ class Catalog:
         raise LookupError(f"{item!r} is not an endpoint ('METHOD /path'), a webhook event or a scope")
 
 
-class _Issues:
-    """Collects validation problems so one load reports all of them."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, where: str, reason: str) -> None:
-        self.items.append(f"{where}: {reason}")
-
-    def string(self, obj: Mapping[str, Any], key: str, where: str, required: bool = True) -> str:
-        value = obj.get(key)
-        if value is None:
-            if required:
-                self.add(where, f"'{key}' is required")
-            return ""
-        if not isinstance(value, str):
-            self.add(where, f"'{key}' must be a string, not {type(value).__name__}")
-            return ""
-        return value
-
-    def strings(self, obj: Mapping[str, Any], key: str, where: str) -> list[str]:
-        value = obj.get(key, [])
-        if value is None:
-            return []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.add(where, f"'{key}' must be a list of strings")
-            return []
-        return value
-
-    def mapping(self, value: Any, where: str, allowed: Sequence[str]) -> Mapping[str, Any] | None:
-        if not isinstance(value, Mapping):
-            self.add(where, f"must be a mapping, not {type(value).__name__}")
-            return None
-        for key in value:
-            if key not in allowed:
-                self.add(where, f"unknown field {key!r} (expected one of: {', '.join(allowed)})")
-        return value
-
-    def entries(self, value: Any, where: str) -> list[Any]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.add(where, f"must be a list, not {type(value).__name__}")
-            return []
-        return value
-
-
 def bearer_challenge(error: str, description: str, scopes: Sequence[str] = (), realm: str = "") -> str:
     """An RFC 6750 `WWW-Authenticate` value; quoted strings are escaped.
 
@@ -244,71 +198,74 @@ _TOP = (
 )  # fmt: skip
 
 
-def compile_catalog(data: Any, source: str = "<catalog>", digest: str = "") -> Catalog:
+def compile_catalog(data: Any, source: str = "<catalog>", digest: str = "", lines: Lines | None = None) -> Catalog:
     """Validate `data` (a parsed catalog document) and compile it, or raise `CatalogError`.
 
-    `digest` (e.g. a hash of the file) is appended to the catalog's revision so two different
-    documents with the same declared revision are still told apart.
+    Every problem is reported in one pass: a section with problems is still read as far as it
+    can be, so the sections after it are checked too. `lines` maps document paths to line
+    numbers (given by the file reader when the format has them). `digest` (e.g. a hash of the
+    file) is appended to the catalog's revision so two different documents with the same
+    declared revision are still told apart.
     """
-    issues = _Issues()
-    top = issues.mapping(data, "catalog", _TOP)
+    check = Validator(source, lines)
+    top = check.mapping(data, TOP, _TOP)
     if top is None:
-        raise CatalogError(source, issues.items)
+        check.raise_if_any()
+        raise AssertionError("unreachable: a non-mapping catalog is a problem")
     if top.get("format") != FORMAT:
-        issues.add("format", f"must be {FORMAT!r}, not {top.get('format')!r}")
-    name = issues.string(top, "name", "catalog")
-    revision = issues.string(top, "revision", "catalog", required=False) or "0"
-    description = issues.string(top, "description", "catalog", required=False)
+        check.add(field("format"), f"must be {FORMAT!r}, not {top.get('format')!r}")
+    name = check.string(top, "name", TOP)
+    revision = check.string(top, "revision", TOP, required=False) or "0"
+    description = check.string(top, "description", TOP, required=False)
 
-    oauth = issues.mapping(top.get("oauth", {}), "oauth", ("authorize_url", "scopes_introduced_at")) or {}
-    authorize_url = issues.string(oauth, "authorize_url", "oauth", required=False)
+    where = field("oauth")
+    oauth = check.mapping(top.get("oauth", {}), where, ("authorize_url", "scopes_introduced_at")) or {}
+    authorize_url = check.string(oauth, "authorize_url", where, required=False)
     if authorize_url and not re.fullmatch(r"https?://[^\s?#]+", authorize_url):
-        issues.add("oauth.authorize_url", f"must be an http(s) URL without query, not {authorize_url!r}")
+        check.add(where.item("authorize_url"), f"must be an http(s) URL without query, not {authorize_url!r}")
     introduced: dt.datetime | None = None
     if oauth.get("scopes_introduced_at") is not None:
         try:
             introduced = _parse_date(oauth["scopes_introduced_at"])
         except ValueError as exc:
-            issues.add("oauth.scopes_introduced_at", str(exc))
+            check.add(where.item("scopes_introduced_at"), str(exc))
 
-    errors = issues.mapping(top.get("errors", {}), "errors", ("insufficient_scope",)) or {}
-    body = issues.mapping(errors.get("insufficient_scope", {}), "errors.insufficient_scope", ("title", "message")) or {}
+    where = field("errors")
+    errors = check.mapping(top.get("errors", {}), where, ("insufficient_scope",)) or {}
+    where = where.item("insufficient_scope")
+    body = check.mapping(errors.get("insufficient_scope", {}), where, ("title", "message")) or {}
     error_body = ErrorBody(
-        title=issues.string(body, "title", "errors.insufficient_scope", required=False) or "Insufficient scope",
-        message=issues.string(body, "message", "errors.insufficient_scope", required=False)
+        title=check.string(body, "title", where, required=False) or "Insufficient scope",
+        message=check.string(body, "message", where, required=False)
         or "This operation requires the scopes listed in the 'required_scopes' array.",
     )
 
-    paths = issues.mapping(top.get("paths", {}), "paths", ("trailing_slash", "head_as_get")) or {}
+    where = field("paths")
+    paths = check.mapping(top.get("paths", {}), where, ("trailing_slash", "head_as_get")) or {}
     trailing = paths.get("trailing_slash", "strip")
     if trailing not in ("strip", "strict"):
-        issues.add("paths.trailing_slash", f"must be 'strip' or 'strict', not {trailing!r}")
-    head_as_get = paths.get("head_as_get", True)
-    if not isinstance(head_as_get, bool):
-        issues.add("paths.head_as_get", "must be true or false")
-    hierarchy = issues.mapping(top.get("hierarchy", {}), "hierarchy", ("write_implies_read",)) or {}
-    write_implies_read = hierarchy.get("write_implies_read", True)
-    if not isinstance(write_implies_read, bool):
-        issues.add("hierarchy.write_implies_read", "must be true or false")
+        check.add(where.item("trailing_slash"), f"must be 'strip' or 'strict', not {trailing!r}")
+    head_as_get = check.boolean(paths, "head_as_get", where, True)
+    where = field("hierarchy")
+    hierarchy = check.mapping(top.get("hierarchy", {}), where, ("write_implies_read",)) or {}
+    write_implies_read = check.boolean(hierarchy, "write_implies_read", where, True)
 
-    scopes = _scopes(issues, top.get("scopes"))
-    implies = _implications(issues, scopes, write_implies_read is True)
-    pseudo = _pseudo_scopes(issues, top.get("pseudo_scopes"), scopes)
+    scopes = _scopes(check, top.get("scopes"))
+    universe = ScopeUniverse(list(scopes), _implications(check, scopes, write_implies_read))
+    pseudo = _pseudo_scopes(check, top.get("pseudo_scopes"), scopes)
 
-    def scope_ref(name: str, where: str) -> bool:
+    def scope_ref(name: str, where: Where) -> bool:
+        """True when `name` is a catalog scope; else records why not (pseudo-scope, near miss)."""
         if name in scopes:
             return True
         if name in pseudo:
-            issues.add(where, pseudo[name].note())
+            check.add(where, pseudo[name].note())
         else:
-            issues.add(where, f"unknown scope {name!r}")
+            check.add(where, f"unknown scope {name!r}{suggestion(name, scopes)}")
         return False
 
-    if issues.items:  # scope problems make everything after them noise
-        raise CatalogError(source, issues.items)
-    universe = ScopeUniverse(list(scopes), implies)
-    endpoints, trie = _endpoints(issues, top.get("endpoints"), universe, scope_ref, error_body)
-    events, subscribe_scope = _webhooks(issues, top.get("webhooks"), universe, scope_ref)
+    endpoints, trie = _endpoints(check, top.get("endpoints"), universe, scope_ref, error_body)
+    events, subscribe_scope = _webhooks(check, top.get("webhooks"), universe, scope_ref)
 
     catalog = Catalog(
         name=name,
@@ -327,56 +284,59 @@ def compile_catalog(data: Any, source: str = "<catalog>", digest: str = "") -> C
         features={},
         pseudo_scopes=pseudo,
         strip_trailing_slash=trailing != "strict",
-        head_as_get=head_as_get is True,
+        head_as_get=head_as_get,
         error_body=error_body,
     )
-    features = _features(issues, top.get("features"), catalog)
-    if issues.items:
-        raise CatalogError(source, issues.items)
+    features = _features(check, top.get("features"), catalog)
+    check.raise_if_any()
     object.__setattr__(catalog, "features", features)
     return catalog
 
 
-def _scopes(issues: _Issues, raw: Any) -> dict[str, Scope]:
+def _scopes(check: Validator, raw: Any) -> dict[str, Scope]:
     scopes: dict[str, Scope] = {}
-    entries = issues.entries(raw, "scopes")
+    section = field("scopes")
+    entries = check.entries(raw, section)
     if not entries:
-        issues.add("scopes", "at least one scope is required")
+        check.add(section, "at least one scope is required")
     for i, entry in enumerate(entries):
-        where = f"scopes[{i}]"
-        item = issues.mapping(entry, where, ("name", "category", "description", "implies"))
+        where = section.item(i)
+        item = check.mapping(entry, where, ("name", "category", "description", "implies"))
         if item is None:
             continue
-        name = issues.string(item, "name", where)
+        name = check.string(item, "name", where)
         if not name:
             continue
-        where = f"scopes[{i}] ({name})"
+        where = where.named(name)
         if not _SCOPE_TOKEN.fullmatch(name):
-            issues.add(where, "a scope name is 1-200 printable ASCII characters without space, '\"' or '\\'")
+            check.add(where / "name", "a scope name is 1-200 printable ASCII characters without space, '\"' or '\\'")
         elif name in scopes:
-            issues.add(where, f"duplicate scope {name!r}")
+            check.add(where / "name", f"duplicate scope {name!r}")
         scopes[name] = Scope(
             name=name,
-            category=issues.string(item, "category", where, required=False),
-            description=issues.string(item, "description", where, required=False),
-            implies=tuple(issues.strings(item, "implies", where)),
+            category=check.string(item, "category", where, required=False),
+            description=check.string(item, "description", where, required=False),
+            implies=tuple(check.strings(item, "implies", where)),
         )
     return scopes
 
 
-def _implications(issues: _Issues, scopes: Mapping[str, Scope], write_implies_read: bool) -> dict[str, list[str]]:
+def _implications(check: Validator, scopes: Mapping[str, Scope], write_implies_read: bool) -> dict[str, list[str]]:
+    """What each scope directly implies; with no implications at all when there is a cycle (already reported)."""
     implies: dict[str, list[str]] = {}
+    section = field("scopes")
     for name, scope in scopes.items():
         direct: list[str] = []
         if write_implies_read and name.endswith(":write"):
             read = name[: -len(":write")] + ":read"
             if read in scopes:
                 direct.append(read)
+        where = Where(f"scopes ({name}).implies", section.path)
         for implied in scope.implies:
             if implied not in scopes:
-                issues.add(f"scopes ({name}).implies", f"unknown scope {implied!r}")
+                check.add(where, f"unknown scope {implied!r}{suggestion(implied, scopes)}")
             elif implied == name:
-                issues.add(f"scopes ({name}).implies", "a scope cannot imply itself")
+                check.add(where, "a scope cannot imply itself")
             elif implied not in direct:
                 direct.append(implied)
         implies[name] = direct
@@ -396,8 +356,8 @@ def _implications(issues: _Issues, scopes: Mapping[str, Scope], write_implies_re
                 child = children[index]
                 if state.get(child) == 1:
                     cycle = path[path.index(child) :] + [child]
-                    issues.add("scopes", f"implication cycle: {' -> '.join(cycle)}")
-                    return implies
+                    check.add(section, f"implication cycle: {' -> '.join(cycle)}")
+                    return {}  # so the rest of the catalog can still be checked
                 if not state.get(child):
                     state[child] = 1
                     stack.append((child, 0))
@@ -409,54 +369,62 @@ def _implications(issues: _Issues, scopes: Mapping[str, Scope], write_implies_re
     return implies
 
 
-def _pseudo_scopes(issues: _Issues, raw: Any, scopes: Mapping[str, Scope]) -> dict[str, PseudoScope]:
+def _pseudo_scopes(check: Validator, raw: Any, scopes: Mapping[str, Scope]) -> dict[str, PseudoScope]:
     out: dict[str, PseudoScope] = {}
-    for i, entry in enumerate(issues.entries(raw, "pseudo_scopes")):
-        where = f"pseudo_scopes[{i}]"
-        item = issues.mapping(entry, where, ("name", "use", "reason"))
+    section = field("pseudo_scopes")
+    for i, entry in enumerate(check.entries(raw, section)):
+        where = section.item(i)
+        item = check.mapping(entry, where, ("name", "use", "reason"))
         if item is None:
             continue
-        name = issues.string(item, "name", where)
-        use = issues.strings(item, "use", where)
+        name = check.string(item, "name", where)
+        use = check.strings(item, "use", where)
         if name in scopes:
-            issues.add(where, f"{name!r} is a real scope and cannot also be a pseudo-scope")
+            check.add(where / "name", f"{name!r} is a real scope and cannot also be a pseudo-scope")
         if not use:
-            issues.add(where, "'use' must name the real scopes to use instead")
+            check.add(where, "'use' must name the real scopes to use instead")
         for scope in use:
             if scope not in scopes:
-                issues.add(where, f"unknown scope {scope!r} in 'use'")
-        out[name] = PseudoScope(name, tuple(use), issues.string(item, "reason", where, required=False) or "not a scope of this API")
+                check.add(where / "use", f"unknown scope {scope!r} in 'use'{suggestion(scope, scopes)}")
+        reason = check.string(item, "reason", where, required=False) or "not a scope of this API"
+        out[name] = PseudoScope(name, tuple(use), reason)
     return out
 
 
-def _endpoints(issues: _Issues, raw: Any, universe: ScopeUniverse, scope_ref: Any, error_body: ErrorBody) -> tuple[tuple[Endpoint, ...], PathTrie[Endpoint]]:
+ScopeRef = Callable[[str, Where], bool]
+
+
+def _endpoints(
+    check: Validator, raw: Any, universe: ScopeUniverse, scope_ref: ScopeRef, error_body: ErrorBody
+) -> tuple[tuple[Endpoint, ...], PathTrie[Endpoint]]:
     trie: PathTrie[Endpoint] = PathTrie()
     endpoints: list[Endpoint] = []
     # (WWW-Authenticate, body) by required scopes: endpoints needing the same scopes share one.
     deny_answers: dict[tuple[str, ...], tuple[str, str]] = {}
-    for i, entry in enumerate(issues.entries(raw, "endpoints")):
-        where = f"endpoints[{i}]"
-        item = issues.mapping(entry, where, ("method", "path", "scopes", "operation_id", "summary"))
+    section = field("endpoints")
+    for i, entry in enumerate(check.entries(raw, section)):
+        where = section.item(i)
+        item = check.mapping(entry, where, ("method", "path", "scopes", "operation_id", "summary"))
         if item is None:
             continue
-        method = issues.string(item, "method", where)
-        template = issues.string(item, "path", where)
-        where = f"endpoints[{i}] ({method} {template})"
+        method = check.string(item, "method", where)
+        template = check.string(item, "path", where)
+        where = where.named(f"{method} {template}")
         valid = True
         if method and not _METHOD.fullmatch(method):
-            issues.add(where, f"bad method {method!r}: an upper-case HTTP method token")
+            check.add(where / "method", f"bad method {method!r}: an upper-case HTTP method token")
             valid = False
         try:
             segments = template_segments(template)
         except MalformedPath as exc:
-            issues.add(where, f"bad path template: {exc}")
+            check.add(where / "path", f"bad path template: {exc}")
             valid = False
-        names = issues.strings(item, "scopes", where)
+        names = check.strings(item, "scopes", where)
         if "scopes" not in item:
-            issues.add(where, "'scopes' is required (use [] for an endpoint that needs no scope)")
-        known = [name for name in names if scope_ref(name, where)]
+            check.add(where, "'scopes' is required (use [] for an endpoint that needs no scope)")
+        known = [name for n, name in enumerate(names) if scope_ref(name, where / "scopes" / n)]
         if len(set(names)) != len(names):
-            issues.add(where, "a scope is listed twice")
+            check.add(where / "scopes", "a scope is listed twice")
         if not valid:
             continue
         key = f"{method} {template}"
@@ -472,8 +440,8 @@ def _endpoints(issues: _Issues, raw: Any, universe: ScopeUniverse, scope_ref: An
             method=method,
             template=template,
             key=key,
-            operation_id=issues.string(item, "operation_id", where, required=False),
-            summary=issues.string(item, "summary", where, required=False),
+            operation_id=check.string(item, "operation_id", where, required=False),
+            summary=check.string(item, "summary", where, required=False),
             scopes=scopes,
             mask=universe.mask(known),
             www_authenticate=answer[0],
@@ -482,68 +450,79 @@ def _endpoints(issues: _Issues, raw: Any, universe: ScopeUniverse, scope_ref: An
         clash = trie.add(segments, method, endpoint)
         if clash is not None:
             what = "duplicate endpoint" if clash.template == template else "conflicts with"
-            issues.add(where, f"{what} {clash.key} (same method, same path shape)")
+            check.add(where, f"{what} {clash.key} (same method, same path shape)")
             continue
         endpoints.append(endpoint)
     return tuple(endpoints), trie
 
 
-def _webhooks(issues: _Issues, raw: Any, universe: ScopeUniverse, scope_ref: Any) -> tuple[dict[str, WebhookEvent], str]:
+def _webhooks(
+    check: Validator, raw: Any, universe: ScopeUniverse, scope_ref: ScopeRef
+) -> tuple[dict[str, WebhookEvent], str]:
     if raw is None:
         return {}, ""
-    hooks = issues.mapping(raw, "webhooks", ("subscribe_scope", "events"))
+    section = field("webhooks")
+    hooks = check.mapping(raw, section, ("subscribe_scope", "events"))
     if hooks is None:
         return {}, ""
-    subscribe_scope = issues.string(hooks, "subscribe_scope", "webhooks")
+    subscribe_scope = check.string(hooks, "subscribe_scope", section)
     if subscribe_scope:
-        scope_ref(subscribe_scope, "webhooks.subscribe_scope")
+        scope_ref(subscribe_scope, section.item("subscribe_scope"))
     events: dict[str, WebhookEvent] = {}
-    for i, entry in enumerate(issues.entries(hooks.get("events"), "webhooks.events")):
-        where = f"webhooks.events[{i}]"
-        item = issues.mapping(entry, where, ("name", "scope", "subscription_scopes"))
+    section = section.item("events")
+    for i, entry in enumerate(check.entries(hooks.get("events"), section)):
+        where = section.item(i)
+        item = check.mapping(entry, where, ("name", "scope", "subscription_scopes"))
         if item is None:
             continue
-        name = issues.string(item, "name", where)
-        where = f"webhooks.events[{i}] ({name})"
+        name = check.string(item, "name", where)
+        where = where.named(name)
         if name and not _NAME.fullmatch(name):
-            issues.add(where, "an event name is lower-case letters, digits, '_', '.', '-'")
+            check.add(where / "name", "an event name is lower-case letters, digits, '_', '.', '-'")
         if name in events:
-            issues.add(where, f"duplicate event {name!r}")
-        scope = issues.string(item, "scope", where)
-        ok = bool(scope) and scope_ref(scope, where)
-        subs = issues.strings(item, "subscription_scopes", where) or list(SUBSCRIPTION_SCOPES)
+            check.add(where / "name", f"duplicate event {name!r}")
+        scope = check.string(item, "scope", where)
+        ok = bool(scope) and scope_ref(scope, where / "scope")
+        subs = check.strings(item, "subscription_scopes", where) or list(SUBSCRIPTION_SCOPES)
         for sub in subs:
             if sub not in SUBSCRIPTION_SCOPES:
-                issues.add(where, f"subscription scope {sub!r} is not one of {', '.join(SUBSCRIPTION_SCOPES)}")
+                check.add(where / "subscription_scopes",
+                          f"subscription scope {sub!r} is not one of {', '.join(SUBSCRIPTION_SCOPES)}")
         events[name] = WebhookEvent(name, scope, universe.bit(scope) if ok else 0, tuple(subs))
     return events, subscribe_scope
 
 
-def _features(issues: _Issues, raw: Any, catalog: Catalog) -> dict[str, Feature]:
+def _features(check: Validator, raw: Any, catalog: Catalog) -> dict[str, Feature]:
     features: dict[str, Feature] = {}
-    for i, entry in enumerate(issues.entries(raw, "features")):
-        where = f"features[{i}]"
-        item = issues.mapping(entry, where, ("name", "description", "requires", "optional"))
+    section = field("features")
+    # What a feature part may name, for "did you mean" on a near miss.
+    names = [e.key for e in catalog.endpoints] + list(catalog.events) + list(catalog.universe.names)
+    for i, entry in enumerate(check.entries(raw, section)):
+        where = section.item(i)
+        item = check.mapping(entry, where, ("name", "description", "requires", "optional"))
         if item is None:
             continue
-        name = issues.string(item, "name", where)
-        where = f"features[{i}] ({name})"
+        name = check.string(item, "name", where)
+        where = where.named(name)
         if name and not _NAME.fullmatch(name):
-            issues.add(where, "a feature name is lower-case letters, digits, '_', '.', '-'")
+            check.add(where / "name", "a feature name is lower-case letters, digits, '_', '.', '-'")
         if name in features or name in catalog.events:
-            issues.add(where, f"duplicate name {name!r}")
+            check.add(where / "name", f"duplicate name {name!r}")
         parts: dict[str, list[Part]] = {"requires": [], "optional": []}
+        listed = {key: check.strings(item, key, where) for key in parts}
         for key, out in parts.items():
-            for item_text in issues.strings(item, key, where):
+            for n, item_text in enumerate(listed[key]):
+                part_where = where.item(key) / n
                 try:
                     part = catalog.resolve_part(item_text)
                 except LookupError as exc:
-                    issues.add(f"{where}.{key}", str(exc))
+                    check.add(part_where, f"{exc}{suggestion(item_text, names)}")
                     continue
                 if part.note:
-                    issues.add(f"{where}.{key}", part.note)
+                    check.add(part_where, part.note)
                 out.append(part)
-        if not parts["requires"]:
-            issues.add(where, "'requires' must list at least one endpoint, event or scope")
-        features[name] = Feature(name, issues.string(item, "description", where, required=False), tuple(parts["requires"]), tuple(parts["optional"]))
+        if not listed["requires"]:  # not when all it lists are wrong: they are reported already
+            check.add(where, "'requires' must list at least one endpoint, event or scope")
+        description = check.string(item, "description", where, required=False)
+        features[name] = Feature(name, description, tuple(parts["requires"]), tuple(parts["optional"]))
     return features

@@ -7,17 +7,50 @@ serving) and `RequestError` into gRPC `INVALID_ARGUMENT` / CLI exit code 2.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+MAX_SHOWN = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a catalog: in which file, on which line (None when unknown), which entry, and why."""
+
+    file: str
+    line: int | None
+    entry: str
+    reason: str
+
+    def __str__(self) -> str:
+        # file:line: is what editors and CI annotators turn into a link.
+        place = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{place}: {self.entry}: {self.reason}" if self.entry else f"{place}: {self.reason}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"file": self.file, "line": self.line, "entry": self.entry, "reason": self.reason}
 
 
 class CatalogError(ValueError):
-    """A catalog failed validation. `issues` holds every problem found, each "where: reason"."""
+    """A catalog failed validation. `problems` holds every problem found; `issues` the same as text lines.
 
-    def __init__(self, source: str, issues: Sequence[str]) -> None:
+    `note` says something true of all of them (e.g. that a JSON document carries no line numbers).
+    """
+
+    def __init__(self, source: str, problems: Sequence[Problem | str], note: str = "") -> None:
         self.source = source
-        self.issues = tuple(issues)
-        shown = "\n  ".join(self.issues[:50])
-        more = f"\n  ... and {len(self.issues) - 50} more" if len(self.issues) > 50 else ""
-        super().__init__(f"{source}: invalid catalog ({len(self.issues)} problem(s)):\n  {shown}{more}")
+        self.note = note
+        self.problems = tuple(p if isinstance(p, Problem) else Problem(source, None, "", p) for p in problems)
+        self.issues = tuple(str(p) for p in self.problems)
+        count = len(self.problems)
+        shown = "\n  ".join(self.issues[:MAX_SHOWN])
+        more = f"\n  ... and {count - MAX_SHOWN} more" if count > MAX_SHOWN else ""
+        noted = f" ({note})" if note else ""
+        plural = "problem" if count == 1 else "problems"
+        super().__init__(f"{source}: invalid catalog, {count} {plural}{noted}:\n  {shown}{more}")
+
+    def noted(self, note: str) -> CatalogError:
+        """The same problems with `note` added."""
+        return CatalogError(self.source, self.problems, note)
 
 
 class RequestError(ValueError):

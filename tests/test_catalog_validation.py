@@ -5,6 +5,8 @@ from __future__ import annotations
 import codecs
 import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -248,3 +250,18 @@ def test_example_catalog_for_another_api():
     assert engine.token_format(Token((), issued_at=None)).name == "SCOPED"
     assert engine.plan(["task-bot"]).scopes == ("tasks.write", "comments.write", "hooks.manage")
     assert engine.legacy_scopes == ("projects.admin",)
+
+
+def test_validate_json_reports_every_problem_as_data(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text(BROKEN_YAML)
+    result = subprocess.run([sys.executable, "-m", "scopesvc", "catalog", "validate", "--json", str(path)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2 and result.stderr == ""
+    report = json.loads(result.stdout)
+    assert report["valid"] is False and report["file"] == str(path)
+    assert {"file": str(path), "line": 11, "entry": "endpoints[0] (GET /a/{id})",
+            "reason": "unknown scope 'a:raed' (did you mean 'a:read'?)"} in report["problems"]
+    good = subprocess.run([sys.executable, "-m", "scopesvc", "catalog", "validate", "--json"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert good.returncode == 0 and json.loads(good.stdout)["valid"] is True

@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from .. import convert
 from ..catalog import files as catalog_files
-from .common import EXIT_ALLOW, add_catalog, emit
+from ..policy import CatalogError
+from .common import EXIT_ALLOW, EXIT_USAGE, add_catalog, emit
 from .common import engine as engine_of
 
 
 def cmd_catalog_validate(args: argparse.Namespace) -> int:
-    catalog = catalog_files.load(args.catalog)
-    print(f"{catalog.source}: valid catalog {catalog.name} revision {catalog.revision}: "
-          f"{len(catalog.scopes)} scopes, {len(catalog.endpoints)} endpoints, "
-          f"{len(catalog.events)} webhook events, {len(catalog.features)} features")
+    if not args.json:
+        catalog = catalog_files.load(args.catalog)
+        print(f"{catalog.source}: valid catalog {catalog.name} revision {catalog.revision}: "
+              f"{len(catalog.scopes)} scopes, {len(catalog.endpoints)} endpoints, "
+              f"{len(catalog.events)} webhook events, {len(catalog.features)} features")
+        return EXIT_ALLOW
+    # There is no validation RPC, so no scopesvc.v1 message: the report is plain JSON, one object.
+    try:
+        catalog = catalog_files.load(args.catalog)
+    except CatalogError as exc:
+        report: dict[str, Any] = {"file": exc.source, "valid": False, "note": exc.note,
+                                  "problems": [problem.as_dict() for problem in exc.problems]}
+        print(json.dumps(report, indent=2))
+        return EXIT_USAGE
+    report = {"file": catalog.source, "valid": True, "name": catalog.name, "revision": catalog.revision,
+              "scopes": len(catalog.scopes), "endpoints": len(catalog.endpoints), "webhook_events": len(catalog.events),
+              "features": len(catalog.features), "problems": []}
+    print(json.dumps(report, indent=2))
     return EXIT_ALLOW
 
 
@@ -46,7 +62,8 @@ def register(commands: Any, json_flag: argparse.ArgumentParser) -> None:
     """Add `catalog` and its actions to the top-level subparsers."""
     catalog = commands.add_parser("catalog", help="validate or show a catalog")
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
-    validate = catalog_commands.add_parser("validate", help="check a catalog file (exit 2 when invalid)")
+    validate = catalog_commands.add_parser("validate", parents=[json_flag],
+                                           help="check a catalog file (exit 2 when invalid)")
     validate.add_argument("catalog", nargs="?", default="", help="catalog file; default: the embedded one")
     validate.set_defaults(func=cmd_catalog_validate)
     show = catalog_commands.add_parser("show", parents=[json_flag],

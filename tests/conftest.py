@@ -17,14 +17,12 @@ from scopesvc.server.app import Server, ServerConfig
 from scopesvc.v1 import scopesvc_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT.parent / "shared" / "reference" / "calendly-scopes.json"
+REFERENCE = ROOT / "tests" / "data" / "calendly-scopes.json"  # see tests/data/README.md for its source
 
 
 @pytest.fixture(scope="session")
 def reference() -> dict:
-    """The reference facts of the Calendly scope model (shared/ beside the checkout)."""
-    if not REFERENCE.exists():
-        pytest.fail(f"reference facts not found at {REFERENCE}: clone with shared/ beside it")
+    """The reference facts of the Calendly scope model, carried in tests/data."""
     return json.loads(REFERENCE.read_text())
 
 

@@ -52,8 +52,12 @@ def _decode(text: bytes, source: str) -> str:
     return decoded
 
 
-def _yaml_error(exc: yaml.YAMLError, source: str) -> CatalogError:
+def _yaml_error(exc: yaml.YAMLError, source: str, text: str) -> CatalogError:
     """A YAML syntax error with the file's name and line (PyYAML would name the text `<unicode string>`)."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        reason = f"YAML error: character U+{exc.character:04X} is not allowed ({exc.reason})"
+        return CatalogError(source, [Problem(source, line, "", reason)])
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         context = f" ({exc.context} on line {exc.context_mark.line + 1})" if exc.context and exc.context_mark else ""
@@ -99,18 +103,21 @@ def parse(text: bytes, source: str) -> tuple[Any, Lines | None]:
         except ValueError as exc:  # e.g. an integer beyond Python's digit limit
             raise CatalogError(source, [f"JSON value error: {exc}"]) from None
     # Only pay for the alias-checking loader when the text could hold an anchor or alias.
-    loader = (_NoAliasLoader if "&" in decoded or "*" in decoded else _SafeLoader)(decoded)
+    loader_class = _NoAliasLoader if "&" in decoded or "*" in decoded else _SafeLoader
+    loader = None
     try:
+        loader = loader_class(decoded)  # the pure Python reader already checks the characters here
         root = loader.get_single_node()
         data = None if root is None else loader.construct_document(root)
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, source) from None
+        raise _yaml_error(exc, source, decoded) from None
     except RecursionError:
         raise CatalogError(source, ["YAML nested too deeply"]) from None
     except ValueError as exc:  # an impossible timestamp (2026-13-45) or an integer beyond the digit limit
         raise CatalogError(source, [f"YAML value error: {exc}"]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if root is None:
         raise CatalogError(source, ["the file holds no YAML document (only comments or blank lines)"])
     return data, _lines(root)

@@ -9,6 +9,7 @@ from typing import Any
 from .. import convert
 from ..catalog import files as catalog_files
 from ..policy import CatalogError
+from . import catalog_import
 from .common import EXIT_ALLOW, EXIT_USAGE, add_catalog, emit
 from .common import engine as engine_of
 
@@ -70,3 +71,4 @@ def register(commands: Any, json_flag: argparse.ArgumentParser) -> None:
                                        help="print a catalog's scopes, endpoints and features")
     add_catalog(show)
     show.set_defaults(func=cmd_catalog_show)
+    catalog_import.register(catalog_commands, json_flag)

@@ -257,7 +257,7 @@ def convert_template(path: str) -> tuple[str, list[str]]:
     identifier is renamed; a trailing slash is dropped (catalog paths strip it).
     """
     notes: list[str] = []
-    if "?" in path or "#" in path:
+    if "?" in _PARAM.sub("", path) or "#" in _PARAM.sub("", path):
         raise ValueError(f"path {path!r} holds a query or fragment")
 
     def parameter(match: re.Match[str]) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from .. import convert
 from ..catalog import files as catalog_files
 from ..policy import CatalogError
-from . import catalog_import
+from . import catalog_diff, catalog_import, catalog_test
 from .common import EXIT_ALLOW, EXIT_USAGE, add_catalog, emit
 from .common import engine as engine_of
 
@@ -72,3 +72,5 @@ def register(commands: Any, json_flag: argparse.ArgumentParser) -> None:
     add_catalog(show)
     show.set_defaults(func=cmd_catalog_show)
     catalog_import.register(catalog_commands, json_flag)
+    catalog_test.register(catalog_commands, json_flag)
+    catalog_diff.register(catalog_commands, json_flag)

@@ -36,11 +36,11 @@ def register(catalog_commands: Any, json_flag: argparse.ArgumentParser) -> None:
     importer = catalog_commands.add_parser("import", help="make a catalog from an API description")
     kinds = importer.add_subparsers(dest="import_kind", required=True, metavar="KIND")
     parser = kinds.add_parser(
-        "openapi", parents=[json_flag], help="an OpenAPI 3.0/3.1 or Swagger 2.0 document (JSON or YAML)",
+        "openapi", help="an OpenAPI 3.0/3.1 or Swagger 2.0 document (JSON or YAML)",
         description="Import the scopes of an OpenAPI 3.0/3.1 or Swagger 2.0 document as a catalog, validated "
                     "before it is written. The report of every operation goes to stderr (--json: as JSON, on "
                     "stdout when -o is given). Defaults follow the specification; see docs/import.md.")
-    parser.set_defaults(json=False)
+    parser.add_argument("--json", action="store_true", help="the report as JSON (on stdout with -o, else stderr)")
     parser.add_argument("spec", metavar="SPEC", help="the OpenAPI / Swagger document")
     parser.add_argument("-o", "--output", metavar="FILE", default="", help="write the catalog here (default stdout)")
     parser.add_argument("--name", default="", help="catalog name (default: from info.title)")

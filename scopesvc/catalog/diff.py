@@ -22,7 +22,6 @@ from ..policy import Catalog
 from ..policy.paths import MalformedPath
 
 LOOSENS, TIGHTENS, NEUTRAL = "loosens", "tightens", "neutral"
-ANY_SCOPE = "<any scope>"  # a token scope neither catalog knows: it meets only "a token, no scope"
 _MAX_WITNESSES = 4096  # smallest tokens tried per alternative; real alternatives have a handful
 
 
@@ -35,14 +34,12 @@ class Requirement:
     alternatives: tuple[frozenset[str], ...]  # any one, all of its scopes; () with public=False: nothing allows
 
     def allows(self, token: frozenset[str] | None) -> bool:
-        """`token` None is "no token at all"; a token has at least one scope (an empty one is refused)."""
+        """`token` None is "no token at all"; a token without a scope this catalog knows is refused."""
         if self.public:
             return True
-        if not token:
-            return False
         universe = self.catalog.universe
-        granted = universe.grant(token)[0]
-        return any(all(s in universe and universe.bit(s) & granted for s in alternative)
+        granted = universe.grant(token or ())[0]
+        return bool(granted) and any(all(s in universe and universe.bit(s) & granted for s in alternative)
                    for alternative in self.alternatives)
 
     def smallest_tokens(self) -> Iterable[frozenset[str] | None]:
@@ -52,8 +49,8 @@ class Requirement:
             return
         universe = self.catalog.universe
         for alternative in self.alternatives:
-            if not alternative:
-                yield frozenset((ANY_SCOPE,))
+            if not alternative:  # a token, no particular scope: any one scope of this catalog
+                yield from (frozenset((name,)) for name in universe.names)
                 continue
             granters = [[s] + [x for x in universe.names if x != s and s in universe.implied_by(x)]
                         for s in sorted(alternative)]

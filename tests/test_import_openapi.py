@@ -191,7 +191,7 @@ def test_human_report_names_every_operation(tmp_path: Path, capsys: pytest.Captu
 @pytest.mark.parametrize(("text", "message"), [
     ("openapi: 2.5\npaths: {}\n", "not an OpenAPI 3.x or Swagger 2.0 document"),
     ("swagger: '2.0'\npaths: [1]\n", "'paths' must be a mapping"),
-    ("openapi: 3.0.0\npaths: {a: {\n", "YAML error"),
+    ("openapi: 3.0.0\npaths: {a: {\n", "YAML syntax error"),
     ("openapi: 3.0.0\npaths: {/a: {get: {}}}\n", "declares and uses no OAuth2 scope"),
 ])
 def test_bad_documents_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str) -> None:

@@ -557,15 +557,15 @@ class _Importer:
     def _blame(exc: CatalogError, names: list[str], kept: list[OperationReport]) -> tuple[set[str], dict[int, list[str]]]:
         scopes: set[str] = set()
         endpoints: dict[int, list[str]] = {}
-        for issue in exc.issues:
-            match = _LOADER_WHERE.match(issue)
+        for problem in exc.problems:
+            match = _LOADER_WHERE.match(problem.entry)
             if match is None:
                 continue
             index = int(match.group(2))
             if match.group(1) == "scopes" and index < len(names):
                 scopes.add(names[index])
             elif match.group(1) == "endpoints" and index < len(kept):
-                endpoints.setdefault(id(kept[index]), []).append(issue.split(": ", 1)[-1])
+                endpoints.setdefault(id(kept[index]), []).append(problem.reason)
         return scopes, endpoints
 
     @staticmethod

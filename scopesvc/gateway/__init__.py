@@ -6,6 +6,6 @@ engine's own deny answer back; docs/gateways.md shows the gateway configurations
 
 from .attributes import GatewayConfig
 from .ext_authz import ExtAuthzService
-from .forward_auth import ForwardAuthServer
+from .forward_auth import ForwardAuth
 
-__all__ = ["ExtAuthzService", "ForwardAuthServer", "GatewayConfig"]
+__all__ = ["ExtAuthzService", "ForwardAuth", "GatewayConfig"]

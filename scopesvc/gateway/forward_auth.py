@@ -13,47 +13,58 @@ understands only 2xx, 401 and 403, so every other deny status (400 for a malform
 answered as 403 here. 400 means the forward-auth request itself is unusable, 500 an engine
 failure: both make the gateway fail closed.
 
-Requests are parsed on the server's own threads; each decision runs on the gRPC server's event
-loop, so the decider (cache, decision log) is only ever used from one thread.
-
-Python's http.server bounds each request line and header line (64 KiB) and the header count (100);
-idle connections are closed after `TIMEOUT` seconds.
+The handler is a route of the HTTP front end (http.py: limits, framing, life cycle), on the gRPC
+server's event loop, so the decider (cache, decision log) is only ever used from one thread.
+Where the scopes come from is a `TokenSource`, an async function of the request: the trusted
+header here; a bearer token verified on the way is another.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-import socket
-import threading
-from email.message import Message
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiohttp import web
+from multidict import CIMultiDictProxy
 
 from ..decider import Decider
 from ..policy import RequestError, Token
 from .attributes import Answer, GatewayConfig, decide, token_from_header
+from .http import HttpFrontEnd, bad_request, reply
 
 log = logging.getLogger(__name__)
 
 DENY_BODY_HEADER = "x-scopesvc-deny-body"
-TIMEOUT = 10.0
 _FORWARD_AUTH_STATUSES = (200, 401, 403)
 _SPAN_ATTRIBUTES = {"scopesvc.front_end": "forward_auth"}
+
+# The token of a forward-auth request, None when it carries none (RequestError when it is unusable).
+TokenSource = Callable[[web.Request], Awaitable[Token | None]]
 
 
 class BadForwardRequest(ValueError):
     """The forward-auth request does not say clearly which request to decide."""
 
 
-def original_request(headers: Message) -> tuple[str, str]:
+def header(headers: CIMultiDictProxy[str], name: str) -> str | None:
+    """The one value of header `name` (None when absent); `BadForwardRequest` when sent more than once.
+
+    Bytes that are not ASCII are read as Latin-1, as HTTP/1.1 defines header bytes (RFC 9110 5.5).
+    """
+    values = headers.getall(name, ())
+    if len(values) > 1:
+        raise BadForwardRequest(f"{name} is sent more than once")
+    if not values:
+        return None
+    value = values[0]
+    return value if value.isascii() else value.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def original_request(headers: CIMultiDictProxy[str]) -> tuple[str, str]:
     """The original (method, URI) from the forward-auth request headers; see the module docstring."""
-    for name in ("x-original-method", "x-original-uri", "x-forwarded-method", "x-forwarded-uri"):
-        if len(headers.get_all(name, ())) > 1:
-            raise BadForwardRequest(f"{name} is sent more than once")
-    original = (headers.get("x-original-method"), headers.get("x-original-uri"))
-    forwarded = (headers.get("x-forwarded-method"), headers.get("x-forwarded-uri"))
+    original = (header(headers, "x-original-method"), header(headers, "x-original-uri"))
+    forwarded = (header(headers, "x-forwarded-method"), header(headers, "x-forwarded-uri"))
     chosen = original if original != (None, None) else forwarded
     method, uri = chosen
     if not method or not uri:
@@ -64,96 +75,50 @@ def original_request(headers: Message) -> tuple[str, str]:
     return method, uri
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: "ForwardAuthServer"
-    protocol_version = "HTTP/1.1"
-    timeout = TIMEOUT
-    server_version = "scopesvc"
-    sys_version = ""
-
-    def _decide(self) -> None:
-        if self.headers.get("content-length", "0") != "0" or "transfer-encoding" in self.headers:
-            self.close_connection = True  # the body is never read, so this connection cannot be reused
-        try:
-            method, uri = original_request(self.headers)
-            if len(self.headers.get_all(self.server.config.scope_header, ())) > 1:
-                raise BadForwardRequest(f"{self.server.config.scope_header} is sent more than once")
-            scopes = self.headers.get(self.server.config.scope_header)
-            token = None if scopes is None else token_from_header(scopes, self.server.config)
-            answer = self.server.decide(token, method, uri, self.headers)
-        except (BadForwardRequest, RequestError) as exc:
-            self._send(HTTPStatus.BAD_REQUEST, (("content-type", "application/json"),),
-                       json.dumps({"title": "Bad request", "message": str(exc)}, separators=(",", ":")))
-            return
-        except Exception:
-            log.exception("internal error in forward-auth")
-            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, (), "")
-            return
-        self._answer(answer)
-
-    def _answer(self, answer: Answer) -> None:
-        headers = answer.headers
-        if not answer.allowed:
-            headers += ((DENY_BODY_HEADER, answer.body),)
-        status = answer.status if answer.status in _FORWARD_AUTH_STATUSES else HTTPStatus.FORBIDDEN
-        self._send(status, headers, answer.body)
-
-    def _send(self, status: int, headers: tuple[tuple[str, str], ...], body: str) -> None:
-        data = body.encode()
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _decide
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
-        log.debug("forward-auth %s: " + format, self.address_string(), *args)
+def answer_response(answer: Answer) -> web.Response:
+    """The forward-auth form of a gateway answer (a deny's body also in a header; 401/403 only)."""
+    headers = answer.headers
+    if not answer.allowed:
+        headers += ((DENY_BODY_HEADER, answer.body),)
+    status = answer.status if answer.status in _FORWARD_AUTH_STATUSES else HTTPStatus.FORBIDDEN
+    return reply(status, headers, answer.body)
 
 
-class ForwardAuthServer(ThreadingHTTPServer):
-    """The forward-auth endpoint, answering through `decider` on its own threads."""
+class ForwardAuth:
+    """The forward-auth endpoint: every path and method of its listener, one decision each."""
 
-    daemon_threads = True
-
-    def __init__(self, host: str, port: int, decider: Decider, config: GatewayConfig,
-                 loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, decider: Decider, config: GatewayConfig, token: TokenSource | None = None) -> None:
         self.decider = decider
         self.config = config
-        self.loop = loop
-        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        super().__init__((host, port), _Handler)
-        self._thread = threading.Thread(target=self.serve_forever, name="forward-auth", daemon=True)
+        self.token = token or self.scope_header
 
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
+    def install(self, front: HttpFrontEnd) -> None:
+        """Answer every request of `front` that no other route takes."""
+        front.fallback = self.handle
 
-    def decide(self, token: Token | None, method: str, uri: str, headers: Message) -> Answer:
-        """Decide on the event loop's thread and wait for the answer (bounded by TIMEOUT).
+    async def scope_header(self, request: web.Request) -> Token | None:
+        """The token in the trusted scope header, None when the header is absent."""
+        scopes = header(request.headers, self.config.scope_header)
+        return None if scopes is None else token_from_header(scopes, self.config)
 
-        With tracing on, in a SERVER span that continues the trace context of `headers`.
-        """
+    def decide(self, token: Token | None, method: str, uri: str, headers: CIMultiDictProxy[str]) -> Answer:
+        """The answer; with tracing on, in a SERVER span that continues the trace context of `headers`."""
+        tracing = self.decider.tracing
+        if tracing is None:
+            return decide(self.decider, token, method, uri, self.config, rpc="forward_auth", headers=headers)
+        with tracing.server("forward_auth", headers, _SPAN_ATTRIBUTES) as span:
+            answer = decide(self.decider, token, method, uri, self.config, rpc="forward_auth", headers=headers)
+            span.set_attribute("http.response.status_code", answer.status)
+            return answer
 
-        async def on_loop() -> Answer:
-            tracing = self.decider.tracing
-            if tracing is None:
-                return decide(self.decider, token, method, uri, self.config, rpc="forward_auth", headers=headers)
-            with tracing.server("forward_auth", headers, _SPAN_ATTRIBUTES) as span:
-                answer = decide(self.decider, token, method, uri, self.config, rpc="forward_auth", headers=headers)
-                span.set_attribute("http.response.status_code", answer.status)
-                return answer
-
-        return asyncio.run_coroutine_threadsafe(on_loop(), self.loop).result(TIMEOUT)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop accepting and close the socket (blocks until the serving loop has returned)."""
-        self.shutdown()
-        self.server_close()
-        self._thread.join()
+    async def handle(self, request: web.Request) -> web.Response:
+        try:
+            method, uri = original_request(request.headers)
+            token = await self.token(request)
+            answer = self.decide(token, method, uri, request.headers)
+        except (BadForwardRequest, RequestError) as exc:
+            return bad_request(str(exc))
+        except Exception:
+            log.exception("internal error in forward-auth")
+            return reply(HTTPStatus.INTERNAL_SERVER_ERROR)
+        return answer_response(answer)

@@ -60,6 +60,19 @@ class ServerConfig:
     dry_run: bool = _opt(False, "decide, log and measure as usual, but allow every request (shadow mode)")
     forward_auth_host: str = _opt("127.0.0.1", "HTTP forward-auth bind address (NGINX auth_request, Traefik ForwardAuth)")
     forward_auth_port: int = _opt(0, "HTTP forward-auth port (0 disables)")
+    http_backlog: int = _opt(1024, "listen backlog of the HTTP listeners (the kernel caps it at net.core.somaxconn)")
+    http_max_connections: int = _opt(4096, "open HTTP connections per listener; a new one beyond gets 503 and is "
+                                     "closed (lowered to fit the process's file descriptor limit)")
+    http_header_timeout: float = _opt(10.0, "seconds a request's line and headers have to arrive in full, from the "
+                                      "connection opening or the request's first byte (else 408)")
+    http_keepalive_timeout: float = _opt(120.0, "seconds an idle HTTP keep-alive connection is kept (longer than "
+                                         "the gateways' own: NGINX 60, Traefik 90)")
+    http_keepalive_requests: int = _opt(1000, "requests per HTTP connection; the last answer says close")
+    http_max_header_bytes: int = _opt(64 * 1024, "bytes of request line and headers per HTTP request (else 431)")
+    http_max_headers: int = _opt(100, "headers per HTTP request (else 400)")
+    http_max_field_bytes: int = _opt(16 * 1024, "bytes of the request line, and of one header, per HTTP request "
+                                     "(else 400)")
+    http_max_body_bytes: int = _opt(1024 * 1024, "bytes of an HTTP request body an endpoint reads (else 413)")
     scope_source: str = _opt("jwt-metadata", "where Envoy ext_authz takes the token's scopes from: the jwt_authn "
                              "payload in metadata, the verified payload in --jwt-payload-header, or the trusted "
                              "--scope-header", choices=("jwt-metadata", "jwt-payload-header", "header"))
@@ -99,6 +112,12 @@ class ServerConfig:
         if self.workers < 1:
             raise ConfigError(f"workers: must be at least 1, not {self.workers}")
         non_negative = ("cache_size", "max_concurrent_rpcs", "grace", "drain_delay", "reload_interval", "cache_ttl")
+        positive = ("http_backlog", "http_max_connections", "http_header_timeout", "http_keepalive_timeout",
+                    "http_keepalive_requests", "http_max_header_bytes", "http_max_headers", "http_max_field_bytes",
+                    "http_max_body_bytes")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name}: must be positive, not {getattr(self, name)}")
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must not be negative, not {getattr(self, name)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import signal
 import time
 
@@ -18,8 +19,9 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from ..catalog import files as catalog_files
 from ..decider import Decider, EngineRef
-from ..gateway import ExtAuthzService, ForwardAuthServer, GatewayConfig
+from ..gateway import ExtAuthzService, ForwardAuth, GatewayConfig
 from ..gateway.ext_authz import SERVICE as EXT_AUTHZ_SERVICE
+from ..gateway.http import HttpFrontEnd, HttpLimits
 from ..ops import tracing
 from ..ops.cache import DecisionCache
 from ..ops.config import ServerConfig
@@ -81,7 +83,11 @@ class Server:
         self.gateway = GatewayConfig.from_server_config(config)
         add_to_server(ExtAuthzService(self.decider, self.gateway), self.grpc, EXT_AUTHZ_SERVICE, self.metrics,
                       self.admission, tracing=self.tracing, carrier=ExtAuthzService.trace_carrier)
-        self.forward_auth: ForwardAuthServer | None = None
+        self.forward_auth: HttpFrontEnd | None = None
+        if config.forward_auth_port:
+            self.forward_auth = HttpFrontEnd("forward-auth", config.forward_auth_host, config.forward_auth_port,
+                                             HttpLimits.from_server_config(config), config.grace)
+            ForwardAuth(self.decider, self.gateway).install(self.forward_auth)
         add_to_server(self.health, self.grpc, HEALTH_SERVICE, self.metrics, self.admission, exempt=True)
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
             reflection.aio.ReflectionServicer(
@@ -107,10 +113,8 @@ class Server:
         await self.grpc.start()
         if self.config.metrics_port:
             self.metrics_port = self.metrics.serve_http(self.config.metrics_host, self.config.metrics_port)
-        if self.config.forward_auth_port:
-            self.forward_auth = ForwardAuthServer(self.config.forward_auth_host, self.config.forward_auth_port,
-                                                  self.decider, self.gateway, asyncio.get_running_loop())
-            self.forward_auth.start()
+        if self.forward_auth is not None:
+            await self.forward_auth.start()
         if self.reloader is not None:
             self.reloader.start()
         if self.tls is not None and self.config.reload_interval > 0:
@@ -149,9 +153,8 @@ class Server:
         # Keep accepting while health-checking clients and load balancers move to a peer: calls
         # still queued in the transport when the server stops accepting would be cancelled.
         await asyncio.sleep(self.config.drain_delay)
-        await self.grpc.stop(self.config.grace)
-        if self.forward_auth is not None:
-            await asyncio.to_thread(self.forward_auth.stop)
+        await asyncio.gather(self.grpc.stop(self.config.grace),
+                             *([self.forward_auth.stop()] if self.forward_auth is not None else []))
         if self.reloader is not None:
             await self.reloader.stop()
         if self._tls_watch is not None:
@@ -162,8 +165,21 @@ class Server:
         await asyncio.to_thread(tracing.stop, self.tracing)
 
 
+def raise_fd_limit() -> int:
+    """Raise the soft limit on open files to the hard one (each HTTP connection is one); return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:  # an unlimited hard limit is above what the kernel takes
+            log.debug("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+    return soft
+
+
 async def run(config: ServerConfig) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully; reload the catalog on SIGHUP."""
+    raise_fd_limit()
     start = time.perf_counter()
     engine = Engine(catalog_files.load(config.catalog))
     server = Server(config, engine, time.perf_counter() - start)

@@ -51,6 +51,7 @@ CASE = "  - {name: one, scopes: [users:read], method: GET, path: /users/me, expe
      ":3: subscription_scope"),
     ("cases:\n" + CASE + "  - {name: t, method: GET, path: /x, expect: deny\n", ":4: YAML error"),
     ("cases: []\n", ":1: a test file is a mapping"),
+    ("cases:\n" + CASE + "  - {no_token: true, scopes: [a], method: GET, path: /x, expect: deny}\n", ":3: 'no_token: true'"),
     ("catalog: nowhere.yaml\ncases:\n" + CASE, "cannot read"),
 ])
 def test_bad_test_files_exit_2_with_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,

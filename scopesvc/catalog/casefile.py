@@ -24,7 +24,7 @@ from . import files
 FORMATS = {"auto": TokenFormat.UNSPECIFIED, "scoped": TokenFormat.SCOPED, "legacy": TokenFormat.LEGACY}
 KINDS = {"oauth": TokenKind.OAUTH_APP, "pat": TokenKind.PERSONAL_ACCESS_TOKEN, "unspecified": TokenKind.UNSPECIFIED}
 _TOKEN_FIELDS = ("scopes", "format", "issued_at", "kind")
-_CASE_FIELDS = ("name", *_TOKEN_FIELDS, "method", "path", "event", "subscribe", "level",
+_CASE_FIELDS = ("name", *_TOKEN_FIELDS, "no_token", "method", "path", "event", "subscribe", "level",
                 "expect", "reason", "missing_scopes")
 _LINE = "__line__"
 
@@ -51,7 +51,7 @@ class _LineLoader(yaml.SafeLoader):
 class Case:
     name: str
     line: int
-    token: Token
+    token: Token | None  # None: the request carries no token at all
     expect_allow: bool
     method: str = ""
     path: str = ""
@@ -126,10 +126,16 @@ def _case(raw: Any, defaults: Mapping[str, Any], where: str, index: int) -> Case
     if item.get("expect") not in ("allow", "deny"):
         raise CaseFileError(f"{where}: 'expect' must be allow or deny, not {item.get('expect')!r}")
     issued = item.get("issued_at")
-    token = Token(_strings(item.get("scopes", []), "scopes", where),
+    token: Token | None = Token(_strings(item.get("scopes", []), "scopes", where),
                   _choice(item.get("format", "auto"), FORMATS, "format", where),
                   _when(issued, where) if issued is not None else None,
                   _choice(item.get("kind", "unspecified"), KINDS, "kind", where))
+    if raw.get("no_token") is True:
+        if any(k in raw for k in _TOKEN_FIELDS) or "path" not in item:
+            raise CaseFileError(f"{where}: 'no_token: true' is an endpoint case without scopes, format, issued_at, kind")
+        token = None
+    elif "no_token" in raw and raw["no_token"] is not False:
+        raise CaseFileError(f"{where}: 'no_token' must be true or false")
     reason = None
     if "reason" in item:
         name = str(item["reason"]).upper().removeprefix("REASON_")
@@ -189,8 +195,10 @@ def load(path: str) -> CaseFile:
 def run_case(engine: Engine, case: Case, source: str) -> Result:
     """Ask the engine the case's question and compare; `RequestError` becomes a `CaseFileError`."""
     try:
-        if case.event:
-            answer: Any = engine.check_delivery(case.token, case.event)
+        if case.token is None:
+            answer: Any = engine.check(None, case.method, case.path)
+        elif case.event:
+            answer = engine.check_delivery(case.token, case.event)
         elif case.subscribe:
             answer = engine.check_subscription(case.token, case.subscribe, case.level)
         else:

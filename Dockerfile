@@ -18,9 +18,13 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY scopesvc/ scopesvc/
+# xds-protos ships an older copy of opentelemetry/proto/ over opentelemetry-proto's files: reinstall the
+# latter last so the OTLP exporters import.
 RUN pip wheel --no-cache-dir --wheel-dir "$WHEELS" . \
  && python -m venv "$VENV" \
  && "$VENV/bin/pip" install --no-cache-dir --no-index --find-links "$WHEELS" scopesvc \
+ && "$VENV/bin/pip" install --no-cache-dir --no-index --find-links "$WHEELS" --force-reinstall --no-deps \
+      opentelemetry-proto \
  && "$VENV/bin/scopesvc" catalog validate
 
 FROM python:3.11-slim

@@ -31,7 +31,6 @@ import asyncio
 import json
 import logging
 import resource
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
@@ -42,6 +41,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 from ..ops.config import ServerConfig
+from ..ops.listen import bind_tcp
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,6 @@ _REFUSED = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Le
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 _TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 _END_OF_HEADERS = b"\r\n\r\n"
-
-
-class ListenError(OSError):
-    """A listener cannot be opened; the message names it, its address and why."""
 
 
 @dataclass(frozen=True)
@@ -314,22 +310,3 @@ class HttpFrontEnd:
         if connection is not None:
             connection.answered(request, response)
 
-
-def bind_tcp(name: str, host: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket on host:port, exclusively (no SO_REUSEPORT): a port another
-    process holds is an error naming `name` and the address, never a port shared by accident."""
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    try:
-        family, kind, proto, _, where = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                                           flags=socket.AI_PASSIVE)[0]
-    except socket.gaierror as exc:
-        raise ListenError(f"cannot listen on {address} ({name}): {exc.strerror}") from None
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart despite TIME_WAIT; still exclusive
-        sock.bind(where)
-    except OSError as exc:
-        sock.close()
-        raise ListenError(f"cannot listen on {address} ({name}): {exc.strerror or exc}") from None
-    sock.setblocking(False)
-    return sock

@@ -40,6 +40,8 @@ class ServerConfig:
     port: int = _opt(50051, "gRPC TCP port (0 picks a free one)")
     workers: int = _opt(1, "server processes sharing the port via SO_REUSEPORT (Linux); worker i serves "
                         "metrics on metrics_port + i")
+    reuse_port: bool = _opt(False, "share the gRPC port with other processes that set this too (--workers sets it "
+                            "for its workers); off, a port another process holds fails the start")
     uds: str = _opt("", "also listen on this Unix domain socket path (plaintext; protect it with file permissions)")
     catalog: str = _opt("", "catalog file (YAML or JSON); default: the embedded Calendly API v2 catalog")
     reload_interval: float = _opt(

@@ -26,6 +26,7 @@ from ..ops import tracing
 from ..ops.cache import DecisionCache
 from ..ops.config import ServerConfig
 from ..ops.decision_log import DecisionLog
+from ..ops.listen import ListenError, bind_tcp
 from ..ops.metrics import Metrics
 from ..ops.reload import CatalogReloader
 from ..policy import Engine
@@ -70,8 +71,12 @@ class Server:
             if config.catalog else None
         )
         self.health = health.aio.HealthServicer()
+        self.tls = TlsFiles(config) if config.tls_cert else None  # before the gRPC server: may raise
+        # gRPC listens with SO_REUSEPORT unless told not to, and a second server on the same port
+        # would then share its connections: only the workers of one --workers server do that.
         options = [("grpc.max_receive_message_length", config.max_message_bytes),
-                   ("grpc.max_send_message_length", config.max_message_bytes)]
+                   ("grpc.max_send_message_length", config.max_message_bytes),
+                   ("grpc.so_reuseport", 1 if config.reuse_port else 0)]
         self.admission: Admission | None = None
         if config.max_concurrent_rpcs:
             self.grpc, server_id = create_server(lambda: grpc.aio.server(options=options))
@@ -94,27 +99,54 @@ class Server:
                 (SERVICE_NAME, EXT_AUTHZ_SERVICE.full_name, HEALTH_SERVICE.full_name, reflection.SERVICE_NAME)),
             GenericOnly(self.grpc),
         )
-        self.tls = TlsFiles(config) if config.tls_cert else None
         self.port = 0
-        if config.host:
-            address = _tcp_address(config.host, config.port)
-            if self.tls is not None:
-                self.port = self.grpc.add_secure_port(address, self.tls.credentials)
-            else:
-                self.port = self.grpc.add_insecure_port(address)
-            if self.port == 0:
-                raise OSError(f"cannot listen on {address}")
-        if config.uds and self.grpc.add_insecure_port(f"unix:{config.uds}") == 0:
-            raise OSError(f"cannot listen on unix socket {config.uds}")
         self.metrics_port = 0
         self._tls_watch: asyncio.Task[None] | None = None
 
+    def _listen_grpc(self) -> None:
+        """Add the gRPC listeners; `ListenError` naming the one that cannot listen."""
+        config = self.config
+        if config.host:
+            address = _tcp_address(config.host, config.port)
+            if config.port and not config.reuse_port:
+                bind_tcp("gRPC", config.host, config.port).close()  # a clear error before gRPC logs its own
+            try:
+                if self.tls is not None:
+                    self.port = self.grpc.add_secure_port(address, self.tls.credentials)
+                else:
+                    self.port = self.grpc.add_insecure_port(address)
+            except RuntimeError:
+                self.port = 0
+            if self.port == 0:
+                raise ListenError(f"cannot listen on {address} (gRPC)")
+        if config.uds:
+            try:
+                bound = self.grpc.add_insecure_port(f"unix:{config.uds}")
+            except RuntimeError:
+                bound = 0
+            if bound == 0:
+                raise ListenError(f"cannot listen on unix socket {config.uds} (gRPC)")
+
     async def start(self) -> None:
-        await self.grpc.start()
-        if self.config.metrics_port:
-            self.metrics_port = self.metrics.serve_http(self.config.metrics_host, self.config.metrics_port)
-        if self.forward_auth is not None:
-            await self.forward_auth.start()
+        """Listen on every port and serve; on `ListenError` nothing is left listening."""
+        try:
+            self._listen_grpc()
+            await self.grpc.start()
+            if self.config.metrics_port:
+                try:
+                    self.metrics_port = self.metrics.serve_http(self.config.metrics_host, self.config.metrics_port)
+                except OSError as exc:
+                    address = _tcp_address(self.config.metrics_host, self.config.metrics_port)
+                    raise ListenError(f"cannot listen on {address} (metrics): {exc.strerror or exc}") from None
+            if self.forward_auth is not None:
+                await self.forward_auth.start()
+        except BaseException:
+            await self.grpc.stop(None)
+            self.metrics.stop_http()
+            if self.decision_log is not None:
+                self.decision_log.close()
+            await asyncio.to_thread(tracing.stop, self.tracing)
+            raise
         if self.reloader is not None:
             self.reloader.start()
         if self.tls is not None and self.config.reload_interval > 0:

@@ -1,7 +1,8 @@
 """`scopesvc serve --workers N`: N server processes sharing one port, so every core serves.
 
-gRPC binds its listener with SO_REUSEPORT on Linux, so N processes listening on the same
-host:port share its connections (the kernel spreads new connections over them). Each worker is a
+The workers bind with SO_REUSEPORT (`reuse_port`), so N processes listening on the same
+host:port share its connections (the kernel spreads new connections over them). The supervisor
+first checks that no other process holds the port: a second server never joins the set. Each worker is a
 complete server - its own engine, cache, health service and catalog reloader - started as
 `scopesvc serve` with the resolved configuration passed in SCOPESVC_* environment variables.
 
@@ -25,18 +26,21 @@ import sys
 import time
 
 from ..ops.config import ConfigError, ServerConfig, env_name
+from ..ops.listen import bind_tcp
 
 log = logging.getLogger(__name__)
 
 
 def check(config: ServerConfig) -> None:
-    """Raise `ConfigError` for options that cannot be shared by several processes."""
+    """Raise `ConfigError` for options that cannot be shared by several processes, `ListenError` for a
+    port in use."""
     if config.port == 0:
         raise ConfigError("workers: give a fixed --port; with port 0 each worker would pick its own")
     if config.uds:
         raise ConfigError("workers: a Unix socket path cannot be shared by several processes; drop --uds")
     if config.forward_auth_port:
         raise ConfigError("workers: the forward-auth listener is per process; run it without --workers")
+    bind_tcp("gRPC", config.host, config.port).close()  # ListenError when another process holds it
 
 
 def worker_environment(config: ServerConfig, index: int) -> dict[str, str]:
@@ -47,6 +51,7 @@ def worker_environment(config: ServerConfig, index: int) -> dict[str, str]:
         value = getattr(config, f.name)
         env[env_name(f.name)] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     env[env_name("workers")] = "1"
+    env[env_name("reuse_port")] = "true"
     if config.metrics_port:
         env[env_name("metrics_port")] = str(config.metrics_port + index)
     return env

@@ -202,10 +202,11 @@ def test_cli_bad_input(capsys, args, code, expect):
 
 
 @pytest.mark.parametrize("path", [b"/users/\xff", b"/\xc0\xae\xc0\xae/x", b"/users/me\xed\xa0\x80"])
-def test_cli_invalid_utf8_arguments_are_denied(path):
+def test_cli_invalid_utf8_arguments_are_usage_errors(path):
+    # Exit 2, not 1: a script must not read a request it could not even pass as "denied".
     result = run_cli(b"check", b"GET", path, b"--format", b"legacy")
-    assert result.returncode == 1, result.stderr
-    assert b"DENY" in result.stdout and b"malformed path" in result.stdout and b"Traceback" not in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert b"argument 3" in result.stderr and b"is not valid UTF-8" in result.stderr and result.stdout == b""
 
 
 def test_cli_bad_catalog_date_exits_2_not_a_traceback(tmp_path):

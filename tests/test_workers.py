@@ -116,3 +116,26 @@ def test_workers_need_a_fixed_port() -> None:
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "workers" in result.stderr and "--port" in result.stderr
+
+
+def test_workers_write_a_decision_log_file_each(tmp_path: Path) -> None:
+    log = tmp_path / "decisions.jsonl"
+    port, metrics = _free_ports(1)[0], _free_ports(2)[0]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scopesvc", "serve", "--workers", "2", "--port", str(port), "--metrics-port",
+         str(metrics), "--decision-log", str(log), "--cache-size", "0", "--grace", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_serving(port, proc)
+        time.sleep(1.0)
+        for _ in range(24):
+            assert _check(port).allowed
+        per_worker = [_decisions(metrics), _decisions(metrics + 1)]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert not log.exists()  # no file that several processes write and rotate
+    lines = [len((tmp_path / f"decisions.jsonl.w{i}").read_text().splitlines()) for i in range(2)]
+    # Each worker's file holds its own decisions (the health checks are not decisions).
+    assert lines == [int(n) for n in per_worker] and sum(lines) == 24, (lines, per_worker)

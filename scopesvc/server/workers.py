@@ -10,6 +10,9 @@ complete server - its own engine, cache, health service and catalog reloader - s
 - Reload: the supervisor forwards SIGHUP to every worker; each also watches the catalog file.
 - Metrics: each worker serves its own registry on `metrics_port + i` (i = 0..N-1), so every
   worker is one Prometheus target and counters need no cross-process aggregation.
+- Decision log: a file target is per worker, `FILE.w0` .. `FILE.w{N-1}`, each rotated on its own
+  (N processes rotating one file would rename it under each other and lose records); `-`
+  (stdout) stays shared, a JSON line per write.
 - Stop: SIGTERM/SIGINT are forwarded; the supervisor waits for the workers to drain. If a worker
   exits on its own, the others are stopped and the supervisor exits non-zero (fail loudly; the
   process manager restarts the whole set).
@@ -54,7 +57,14 @@ def worker_environment(config: ServerConfig, index: int) -> dict[str, str]:
     env[env_name("reuse_port")] = "true"
     if config.metrics_port:
         env[env_name("metrics_port")] = str(config.metrics_port + index)
+    if config.decision_log and config.decision_log != "-":
+        env[env_name("decision_log")] = worker_log(config.decision_log, index)
     return env
+
+
+def worker_log(path: str, index: int) -> str:
+    """Worker `index`'s own decision log file."""
+    return f"{path}.w{index}"
 
 
 def supervise(config: ServerConfig) -> int:

@@ -58,6 +58,7 @@ def test_the_specification_semantics(tmp_path: Path, capsys: pytest.CaptureFixtu
         "/united": {"get": {"security": [{"oauth": ["a"], "oidc": ["openid"]}]}},
         "/superset": {"get": {"security": [{"oauth": ["a", "b"]}, {"oauth": ["a"]}]}},
         "/undeclared": {"post": {"security": [{"oauth": ["zzz"]}]}},
+        "/one-string": {"get": {"security": [{"oauth": "c"}]}},
     }, security=[{"oauth": ["b"]}])
     ops, report, _ = imported(tmp_path, capsys, document)
     assert report["base_path"] == "/v1"
@@ -65,7 +66,7 @@ def test_the_specification_semantics(tmp_path: Path, capsys: pytest.CaptureFixtu
         "GET /root": (False, [["b"]]), "GET /open": (True, []), "GET /either": (False, [["a"], ["b", "c"]]),
         "GET /key-only": (False, [[]]), "GET /key-or-a": (False, [["a"]]), "GET /key-and-a": (False, [["a"]]),
         "GET /token": (False, [[]]), "GET /anonymous-too": (True, []), "GET /united": (False, [["a", "openid"]]),
-        "GET /superset": (False, [["a"]]), "POST /undeclared": (False, [["zzz"]]),
+        "GET /superset": (False, [["a"]]), "POST /undeclared": (False, [["zzz"]]), "GET /one-string": (False, [["c"]]),
     }
     assert {k: (op["public"], op["any_of"]) for k, op in ops.items()} == expect
     assert ops["GET /root"]["source"] == "root security"
@@ -122,12 +123,16 @@ def test_swagger2_base_path_refs_and_json(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_local_refs_are_followed_and_others_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    document = oas3({"/r": {"$ref": "#/components/pathItems/R"}, "/far": {"$ref": "other.yaml#/x"}})
+    document = oas3({"/r": {"$ref": "#/components/pathItems/R"}, "/far": {"$ref": "other.yaml#/x"},
+                     "/elsewhere": {"servers": [{"url": "https://{host}/{ver}", "variables": {
+                         "host": {"default": "h"}, "ver": {"default": "v9"}}}], "get": {"security": [{"o": "a"}]}}})
     document["openapi"] = "3.1.0"
     document["components"]["pathItems"] = {"R": {"get": {"security": [{"ref": ["a"]}]}}}
     document["components"]["securitySchemes"]["ref"] = {"$ref": "#/components/securitySchemes/oauth"}
     ops, _, _ = imported(tmp_path, capsys, document)
     assert ops["GET /r"]["any_of"] == [["a"]]
+    assert ops["GET /elsewhere"]["template"] == "/v9/elsewhere"  # the path item's own server
+    assert ops["GET /elsewhere"]["any_of"] == [[]]  # scheme 'o' is not declared: no scopes
     assert ops["* /far"]["outcome"] == "left out" and "local" in ops["* /far"]["notes"][0]
 
 

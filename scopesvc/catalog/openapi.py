@@ -221,11 +221,12 @@ class _Document:
                 out[str(name)] = resolved
         return out, problems
 
-    def base_path(self) -> str:
+    def base_path(self, servers: Any = None) -> str:
+        """Swagger 2's basePath, or the path of OpenAPI 3's first server (`servers`, else the root's)."""
         if self.version == 2:
             return str(self.data.get("basePath") or "")
-        servers = self.data.get("servers") or []
-        if not servers or not isinstance(servers[0], Mapping):
+        servers = servers or self.data.get("servers") or []
+        if not isinstance(servers, list) or not servers or not isinstance(servers[0], Mapping):
             return ""
         url = str(servers[0].get("url", ""))
         for name, variable in (servers[0].get("variables") or {}).items():
@@ -390,7 +391,7 @@ class _Importer:
                 kind = _scheme_type(scheme)
                 if kind in SCOPE_SCHEMES:
                     has_scope_scheme = True
-                    scoped += self._scopes(scopes or [], report)
+                    scoped += self._scopes([scopes] if isinstance(scopes, str) else scopes or [], report)
                 else:
                     others.append(f"{scheme_name} ({kind or 'undeclared'})")
             if not has_scope_scheme:
@@ -426,6 +427,13 @@ class _Importer:
                 op = item[method]
                 report = OperationReport(method.upper(), path, str((op or {}).get("operationId", ""))
                                          if isinstance(op, Mapping) else "")
+                servers = (op.get("servers") if isinstance(op, Mapping) else None) or item.get("servers")
+                if servers and self.options.base_path is None and self.doc.version == 3:
+                    own = _normal_base(self.doc.base_path(servers))
+                    if own != base:
+                        report.notes.append(f"its own servers give the base path {own or '/'}")
+                    out.append((report, self._operation(report, op, own + path)))
+                    continue
                 out.append((report, self._operation(report, op, base + path)))
         return out
 

@@ -39,12 +39,14 @@ class Case:
     description: str = ""  # a pattern for scopes in descriptions
     left_out: int = 0  # operations the importer cannot take, each with a reason
     needs_core: bool = False  # uses any_of / public / richer templates
+    case_insensitive: bool = False  # static segments also checked in lower case
 
 
 CASES = {
     "calendly": Case("calendly-api.snapshot.json", ("--scopes-from-description", CALENDLY_CALLOUT),
                      description=CALENDLY_CALLOUT),
-    "xero": Case("xero-accounting.yaml", ("--list-means", "any-of"), any_of=True, needs_core=True),
+    "xero": Case("xero-accounting.yaml", ("--list-means", "any-of", "--case-insensitive"), any_of=True,
+                 needs_core=True, case_insensitive=True),
     "slack": Case("slack-web-api.json", ("--list-means", "any-of", "--ignore-scope", "none"), any_of=True,
                   ignore=("none",), needs_core=True),
     "pubsub": Case("google-pubsub-v1.yaml", (), needs_core=True),
@@ -160,6 +162,10 @@ def test_every_alternative_is_allowed_and_every_one_short_of_a_scope_denied(impo
                 answer = check(*(sorted(alternative) or scopes[:1]))
                 assert answer.allowed, (where, sorted(alternative), answer.message)
                 checks += 1
+                if case.case_insensitive:
+                    answer = check(*(sorted(alternative) or scopes[:1]), target=target.lower())
+                    assert answer.allowed, (where, target.lower(), answer.message)
+                    checks += 1
                 for scope in alternative:
                     fewer = alternative - {scope}
                     if any(other <= fewer for other in requirement):

@@ -115,13 +115,15 @@ class Decider:
                            subject=subject, attributes=attributes, trace_id=trace_id)
         return Outcome(decision, revision, decision.allowed or self.dry_run, shadowed, cached)
 
-    def decide_many(self, checks: Sequence[tuple[Token | None, str, str]], *, rpc: str) -> list[Outcome]:
-        """Decide several (token, method, path) requests against one catalog (each in a span of its own)."""
-        engine = self.ref.engine
+    def decide_item(self, token: Token | None, method: str, path: str, *, rpc: str, engine: Engine,
+                    subject: str = "", attributes: Mapping[str, str] | None = None) -> Outcome:
+        """One decision of several answered together with `engine`: `decide`, in a span of its own when tracing."""
         if self.tracing is None:
-            return [self.decide(token, method, path, rpc=rpc, engine=engine) for token, method, path in checks]
-        outcomes = []
-        for token, method, path in checks:
-            with self.tracing.span("scopesvc.decision"):
-                outcomes.append(self.decide(token, method, path, rpc=rpc, engine=engine))
-        return outcomes
+            return self.decide(token, method, path, rpc=rpc, subject=subject, attributes=attributes, engine=engine)
+        with self.tracing.span("scopesvc.decision"):
+            return self.decide(token, method, path, rpc=rpc, subject=subject, attributes=attributes, engine=engine)
+
+    def decide_many(self, checks: Sequence[tuple[Token | None, str, str]], *, rpc: str) -> list[Outcome]:
+        """Decide several (token, method, path) requests against one catalog."""
+        engine = self.ref.engine
+        return [self.decide_item(token, method, path, rpc=rpc, engine=engine) for token, method, path in checks]

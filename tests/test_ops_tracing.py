@@ -183,7 +183,7 @@ def test_an_unknown_exporter_protocol_is_a_configuration_error(tmp_path: Path) -
     """A protocol the SDK has no exporter for is a configuration error at start (exit 2), not silence."""
     result = subprocess.run(
         [sys.executable, "-m", "scopesvc", "serve", "--port", "0", "--metrics-port", "0", "--tracing"],
-        env={**os.environ, "OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"}, capture_output=True, text=True,
+        env={**os.environ, "OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"}, capture_output=True, text=True, check=False,
         timeout=30)
     assert result.returncode == 2, result.stderr
     assert "OTEL_EXPORTER_OTLP_PROTOCOL" in result.stderr and "Traceback" not in result.stderr
@@ -210,7 +210,7 @@ async def main():
 asyncio.run(main())
 """
     result = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **otel_env(receiver)},
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
     assert receiver.spans == []

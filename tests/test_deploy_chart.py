@@ -73,7 +73,7 @@ def rendered() -> dict[str, dict[str, dict]]:
 
 def test_values_sets_cover_the_deployments():
     assert set(VALUES) >= {"defaults", "sidecar", "autoscaling", "tls", "existing-configmap", "servicemonitor",
-                           "workers"}
+                           "workers", "observability"}
 
 
 @pytest.mark.parametrize("name", sorted(VALUES))
@@ -305,10 +305,33 @@ def test_workers_allow_a_tcp_sidecar():
     (("replicas=3",), "replicas"),
     (("workers=0",), "workers"),
     (("workers=two",), "workers"),
+    (("tracing.protocol=udp",), "protocol"),
+    (("tracing.samplerArg=2",), "samplerArg"),
+    (("tracing.endpoint=otel:4317",), "endpoint"),
+    (("server.authzen.pdpUrl=ftp://pdp",), "pdpUrl"),
+    (("server.authzen.enabled=true",), "set server.forwardAuthPort"),
+    (("tracing.enabled=true",), "give tracing.endpoint"),
 ])
 def test_schema_rejects_bad_values(sets, complaint):
     result = helm("template", "gw", str(CHART), *[f"--set={s}" for s in sets], check=False)
     assert result.returncode != 0 and complaint in result.stderr, result.stderr
+
+
+def test_tracing_and_authzen_are_switched_on_by_environment(rendered):
+    """Off by default (no environment at all); on, the OTEL_* and SCOPESVC_* variables `scopesvc serve` reads."""
+    assert "env" not in scopesvc_container(rendered["defaults"])
+    docs = rendered["observability"]
+    env = {e["name"]: e.get("value") for e in scopesvc_container(docs)["env"]}
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4317"
+    assert (env["OTEL_TRACES_SAMPLER"], env["OTEL_TRACES_SAMPLER_ARG"]) == ("parentbased_traceidratio", "0.01")
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc" and env["OTEL_SERVICE_NAME"] == "scopesvc"
+    assert "OTEL_EXPORTER_OTLP_HEADERS" in env  # extraEnv comes after, so it can add or override
+    config = resolve(build_parser().parse_args(scopesvc_container(docs)["args"]),
+                     environ={k: v for k, v in env.items() if v is not None})
+    assert config.tracing and config.authzen and config.authzen_pdp_url == "https://pdp.example.com"
+    ports = {p["name"]: p for p in docs["Service"]["spec"]["ports"]}
+    assert ports["authzen"]["port"] == 8080 and ports["authzen"]["targetPort"] == "forward-auth"
+    assert "authzen" not in {p["name"] for p in rendered["servicemonitor"]["Service"]["spec"]["ports"]}
 
 
 def test_notes_say_how_to_point_gateways_at_it(tmp_path):

@@ -75,6 +75,10 @@ class ServerConfig:
     http_max_field_bytes: int = _opt(16 * 1024, "bytes of the request line, and of one header, per HTTP request "
                                      "(else 400)")
     http_max_body_bytes: int = _opt(1024 * 1024, "bytes of an HTTP request body an endpoint reads (else 413)")
+    authzen: bool = _opt(False, "also serve the OpenID AuthZEN Authorization API 1.0 (evaluation, evaluations, "
+                         "search, metadata) on the forward-auth port")
+    authzen_pdp_url: str = _opt("", "policy_decision_point of the AuthZEN metadata document, e.g. "
+                                "https://pdp.example.com (default: the scheme and host each request was sent to)")
     scope_source: str = _opt("jwt-metadata", "where Envoy ext_authz takes the token's scopes from: the jwt_authn "
                              "payload in metadata, the verified payload in --jwt-payload-header, or the trusted "
                              "--scope-header", choices=("jwt-metadata", "jwt-payload-header", "header"))
@@ -111,6 +115,12 @@ class ServerConfig:
             raise ConfigError("tls_client_ca: mutual TLS needs --tls-cert and --tls-key too")
         if self.tls_cert and not self.host:
             raise ConfigError("tls_cert: TLS applies to the TCP listener; give --host")
+        if self.authzen and not self.forward_auth_port:
+            raise ConfigError("authzen: the AuthZEN API is served on the forward-auth port; give --forward-auth-port")
+        if self.authzen_pdp_url and (not self.authzen_pdp_url.startswith(("https://", "http://"))
+                                     or any(c in self.authzen_pdp_url for c in "?#")):
+            raise ConfigError(f"authzen_pdp_url: must be an http(s) URL without query or fragment, "
+                              f"not {self.authzen_pdp_url!r}")
         if self.workers < 1:
             raise ConfigError(f"workers: must be at least 1, not {self.workers}")
         non_negative = ("cache_size", "max_concurrent_rpcs", "grace", "drain_delay", "reload_interval", "cache_ttl")

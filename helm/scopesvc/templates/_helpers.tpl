@@ -103,6 +103,46 @@ render time with the value to change. Included by the Deployment.
 {{- end }}
 {{- end }}
 
+{{/*
+The container's environment: tracing (the standard OTEL_* variables, and SCOPESVC_TRACING) and the
+AuthZEN switch as variables, then extraEnv, whose entries come last and so win.
+*/}}
+{{- define "scopesvc.env" -}}
+{{- if .Values.server.authzen.enabled }}
+{{- if not .Values.server.forwardAuthPort }}
+{{- fail "server.authzen.enabled: the AuthZEN API is served on the forward-auth port; set server.forwardAuthPort" }}
+{{- end }}
+- name: SCOPESVC_AUTHZEN
+  value: "true"
+{{- with .Values.server.authzen.pdpUrl }}
+- name: SCOPESVC_AUTHZEN_PDP_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- if .Values.tracing.enabled }}
+{{- if not .Values.tracing.endpoint }}
+{{- fail "tracing.enabled: give tracing.endpoint, the OTLP collector (e.g. http://otel-collector:4317)" }}
+{{- end }}
+- name: SCOPESVC_TRACING
+  value: "true"
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .Values.tracing.endpoint | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ .Values.tracing.protocol | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ .Values.tracing.serviceName | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ .Values.tracing.sampler | quote }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ .Values.tracing.samplerArg | quote }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: "k8s.namespace.name={{ .Release.Namespace }},k8s.pod.name=$(POD_NAME)"
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{/* `scopesvc serve` arguments; flag names as in `scopesvc serve --help`. */}}
 {{- define "scopesvc.args" -}}
 - serve

@@ -48,7 +48,7 @@ def otel_env(receiver: Receiver, **extra: str) -> dict[str, str]:
 @pytest.fixture
 def serve(tmp_path: Path, receiver: Receiver) -> Iterator[ServeProcess]:
     fa_port = free_port()
-    process = ServeProcess(tmp_path, "--tracing", "--forward-auth-port", str(fa_port), "--decision-log",
+    process = ServeProcess(tmp_path, "--tracing", "--forward-auth-port", str(fa_port), "--authzen", "--decision-log",
                            str(tmp_path / "decisions.log"), env=otel_env(receiver))
     process.forward_auth_port = fa_port  # type: ignore[attr-defined]
     yield process
@@ -229,3 +229,24 @@ def test_ext_authz_without_trace_metadata_continues_the_request_headers(serve: S
     authz_grpc.AuthorizationStub(serve.channel).Check(request, timeout=5)
     (span,) = receiver.wait_for(lambda s: in_trace(s) and s.name == "envoy.service.auth.v3.Authorization/Check")
     assert span.parent_span_id == PARENT_ID
+
+
+def test_authzen_evaluations_continue_the_http_trace(serve: ServeProcess, receiver: Receiver) -> None:
+    """One SERVER span for the request, a child span per evaluation; nothing of the subject in either."""
+    body = json.dumps({
+        "subject": {"type": "token", "id": "user-1", "properties": {"scopes": list(SECRET_SCOPES)}},
+        "action": {"name": "GET"},
+        "evaluations": [{"resource": {"type": "endpoint", "id": "/users/me"}},
+                        {"resource": {"type": "endpoint", "id": "/scheduling_links"}}]})
+    connection = http.client.HTTPConnection("127.0.0.1", serve.forward_auth_port, timeout=10)  # type: ignore[attr-defined]
+    connection.request("POST", "/access/v1/evaluations", body=body,
+                       headers={"content-type": "application/json", "traceparent": TRACEPARENT})
+    assert connection.getresponse().status == 200
+    connection.close()
+    (span,) = receiver.wait_for(lambda s: in_trace(s) and s.name == "POST /access/v1/evaluations")
+    assert span.parent_span_id == PARENT_ID and span.attributes["http.response.status_code"] == 200
+    children = receiver.wait_for(lambda s: s.parent_span_id == span.span_id, count=2)
+    assert sorted(c.attributes["scopesvc.decision"] for c in children) == ["allow", "deny"]
+    assert {c.attributes["scopesvc.front_end"] for c in children} == {"authzen"}
+    for traced in (span, *children):
+        assert_nothing_secret(traced)

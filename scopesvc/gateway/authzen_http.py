@@ -1,12 +1,12 @@
 """The AuthZEN Authorization API's HTTPS binding: routes on the HTTP front end, around authzen.py.
 
 What the specification's "Transport" section asks, and how it is met here:
-- requests are `POST` with `content-type: application/json`; anything else is 400 (a GET on a
-  POST route is aiohttp's 405 with `Allow`);
+- requests are `POST` with `content-type: application/json`; another content type is 400;
 - a decision, allow or deny, is always `200` with the JSON response; `400` is a request that
   cannot be read (bad JSON, wrong types, a body over the front end's size limit, a field the
-  profile does not accept), with "an error message string" as its body (text/plain); `500` is
-  the server's own failure, logged, never a decision;
+  profile does not accept), with "an error message string" as its body (text/plain); `405` with
+  `Allow` another method on an AuthZEN path; `500` is the server's own failure, logged, never a
+  decision;
 - `X-Request-ID`: when the request has one, every response to it carries the same value (and
   the decision log records it);
 - `GET /.well-known/authzen-configuration` is the PDP metadata (`200`, `application/json`),
@@ -54,18 +54,31 @@ def _echo_request_id(request: web.Request, response: web.Response) -> web.Respon
     return response
 
 
+def _only(method: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """405 with `Allow` for any other method on an AuthZEN path (which the forward-auth fallback must not take)."""
+
+    async def not_allowed(request: web.Request) -> web.StreamResponse:
+        response = _text(405, f"{request.method} is not allowed here: use {method}")
+        response.headers["Allow"] = method
+        return _echo_request_id(request, response)
+
+    return not_allowed
+
+
 async def read_body(request: web.Request) -> Any:
     """The request's JSON value; `RequestError` for anything that is not one JSON document within the limits."""
     if request.content_type != "application/json":
         raise RequestError("content-type", f"must be application/json, not {request.content_type or 'absent'}")
     try:
         data = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise RequestError("request", f"the body is larger than {exc.max_size} bytes") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise RequestError("request", "the body is larger than this server accepts (--http-max-body-bytes)") from None
     try:
-        return json.loads(data, parse_constant=_reject_constant)
+        text = data.decode("utf-8")  # RFC 8259 8.1: JSON between systems is UTF-8 (json.loads would guess)
     except UnicodeDecodeError:
         raise RequestError("request", "the body is not UTF-8 JSON") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise RequestError("request", f"the body is not JSON: {exc}") from None
     except (ValueError, RecursionError) as exc:
@@ -91,7 +104,9 @@ class AuthzenRoutes:
         }
         for name, path in ENDPOINTS.items():
             add_route("POST", path, self._handler(path, bodies[name]))
+            add_route("*", path, _only("POST"))
         add_route("GET", METADATA_PATH, self._metadata)
+        add_route("*", METADATA_PATH, _only("GET"))
 
     def _handler(self, route: str, body: Body) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:

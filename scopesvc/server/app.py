@@ -20,6 +20,8 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from ..catalog import files as catalog_files
 from ..decider import Decider, EngineRef
 from ..gateway import ExtAuthzService, ForwardAuth, GatewayConfig
+from ..gateway.authzen import Authzen
+from ..gateway.authzen_http import AuthzenRoutes
 from ..gateway.ext_authz import SERVICE as EXT_AUTHZ_SERVICE
 from ..gateway.http import HttpFrontEnd, HttpLimits
 from ..ops import tracing
@@ -93,6 +95,8 @@ class Server:
             self.forward_auth = HttpFrontEnd("forward-auth", config.forward_auth_host, config.forward_auth_port,
                                              HttpLimits.from_server_config(config), config.grace)
             ForwardAuth(self.decider, self.gateway).install(self.forward_auth)
+            if config.authzen:
+                AuthzenRoutes(Authzen(self.decider), config.authzen_pdp_url).add_to(self.forward_auth.add_route)
         add_to_server(self.health, self.grpc, HEALTH_SERVICE, self.metrics, self.admission, exempt=True)
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
             reflection.aio.ReflectionServicer(
@@ -158,7 +162,8 @@ class Server:
                      ] if self.config.host else []
         listeners += [f"unix {self.config.uds}"] if self.config.uds else []
         if self.forward_auth is not None:
-            listeners.append(f"forward-auth http://{_tcp_address(self.config.forward_auth_host, self.forward_auth.port)}")
+            listeners.append(f"forward-auth{' and AuthZEN' if self.config.authzen else ''} "
+                             f"http://{_tcp_address(self.config.forward_auth_host, self.forward_auth.port)}")
         if self.metrics_port:
             listeners.append(f"metrics http://{_tcp_address(self.config.metrics_host, self.metrics_port)}/metrics")
         log.info("serving catalog %s (%s) on %s%s%s", catalog.name, catalog.revision, ", ".join(listeners),

@@ -12,7 +12,8 @@ path no route matches (forward-auth answers on any path, as gateways are configu
 
 What a client cannot do here (each limit is a `scopesvc serve` option, see docs/operations.md):
 - hold a connection without sending a request: the request line and headers must arrive in full
-  within `header_timeout` seconds of the connection opening or of the request's first byte,
+  within `header_timeout` seconds (75 to 100% of it, spread) of the connection opening or of the
+  request's first byte,
   else 408 and the connection closes (slow-header attacks); idle keep-alive connections close
   after `keepalive_timeout`, and after `keepalive_requests` requests a response says close;
 - open connections without bound: past `max_connections` a new connection gets 503 and is
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import resource
 import sys
 from collections.abc import Awaitable, Callable
@@ -59,7 +61,7 @@ _END_OF_HEADERS = b"\r\n\r\n"
 class HttpLimits:
     """The limits of every HTTP listener; the `http_*` options of `scopesvc serve` document each."""
 
-    backlog: int = 1024
+    backlog: int = 4096
     max_connections: int = 4096
     header_timeout: float = 10.0
     keepalive_timeout: float = 120.0
@@ -94,6 +96,8 @@ class _QuietClientErrors(logging.LoggerAdapter):  # type: ignore[type-arg]
     def log(self, level: int, msg: object, *args: object, exc_info: Any = None, **kwargs: Any) -> None:
         exc = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1] if exc_info else None
         if isinstance(exc, (HttpProcessingError, ConnectionError, TimeoutError)):
+            if not self.logger.isEnabledFor(logging.DEBUG):
+                return  # an attack makes many: not even formatted
             self.logger.debug("%s: %s", str(msg) % args if args else msg, " ".join(str(exc).split()))
             return
         self.logger.log(level, msg, *args, exc_info=exc_info, **kwargs)
@@ -171,7 +175,10 @@ class _Connection(asyncio.Protocol):
         self.header_bytes = 0
         self.tail = b""
         self._stop_timer()
-        self.timer = asyncio.get_running_loop().call_later(self.front.limits.header_timeout, self._headers_late)
+        # Spread over the last quarter of the timeout: connections an attacker opened together do not
+        # all time out (and come back) in the same instant, which would stall everything else.
+        timeout = self.front.limits.header_timeout * (1.0 - random.random() / 4)
+        self.timer = asyncio.get_running_loop().call_later(timeout, self._headers_late)
 
     def _count_headers(self, data: bytes) -> bool:
         """Count header bytes up to the blank line; False when the connection was closed for too many."""

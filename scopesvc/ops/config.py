@@ -62,7 +62,7 @@ class ServerConfig:
     dry_run: bool = _opt(False, "decide, log and measure as usual, but allow every request (shadow mode)")
     forward_auth_host: str = _opt("127.0.0.1", "HTTP forward-auth bind address (NGINX auth_request, Traefik ForwardAuth)")
     forward_auth_port: int = _opt(0, "HTTP forward-auth port (0 disables)")
-    http_backlog: int = _opt(1024, "listen backlog of the HTTP listeners (the kernel caps it at net.core.somaxconn)")
+    http_backlog: int = _opt(4096, "listen backlog of the HTTP listeners (the kernel caps it at net.core.somaxconn)")
     http_max_connections: int = _opt(4096, "open HTTP connections per listener; a new one beyond gets 503 and is "
                                      "closed (lowered to fit the process's file descriptor limit)")
     http_header_timeout: float = _opt(10.0, "seconds a request's line and headers have to arrive in full, from the "

@@ -46,7 +46,7 @@ def test_envoy_config_forwards_the_path_it_decided() -> None:
     assert (manager["normalize_path"], manager["merge_slashes"]) == (True, False)
     assert manager["path_with_escaped_slashes_action"] == "REJECT_REQUEST"
     assert manager["common_http_protocol_options"]["headers_with_underscores_action"] == "REJECT_REQUEST"
-    assert manager["route_config"]["request_headers_to_remove"] == list(REWRITE_HEADERS)
+    assert manager["route_config"]["request_headers_to_remove"] == [*REWRITE_HEADERS, DEFAULTS.scope_header]
     named = [route["typed_per_filter_config"]["envoy.filters.http.ext_authz"]["check_settings"]
              ["context_extensions"][ENDPOINT_EXTENSION]
              for route in manager["route_config"]["virtual_hosts"][0]["routes"] if "typed_per_filter_config" in route]
@@ -87,11 +87,31 @@ def test_envoy_gateway_security_policy_matches_scopesvc() -> None:
 
 
 def test_forward_auth_configs_use_scopesvc_headers() -> None:
-    traefik = yaml.safe_load((DOCS / "gateways" / "traefik.yaml").read_text())
-    forward = traefik["http"]["middlewares"]["scopesvc"]["forwardAuth"]
+    traefik = yaml.safe_load((DOCS / "gateways" / "traefik.yaml").read_text())["http"]
+    forward = traefik["middlewares"]["scopesvc"]["forwardAuth"]
     assert forward["trustForwardHeader"] is False
-    assert [h.lower() for h in forward["authRequestHeaders"]] == [DEFAULTS.scope_header]
+    assert "authRequestHeaders" not in forward  # every header reaches scopesvc, rewrite headers included
     assert [h.lower() for h in forward["authResponseHeaders"]] == [DEFAULTS.endpoint_header]
     nginx = (DOCS / "gateways" / "nginx.conf").read_text()
     assert "$upstream_http_" + DEFAULTS.endpoint_header.replace("-", "_") in nginx
     assert "proxy_set_header X-Original-URI $request_uri;" in nginx
+
+
+def test_forward_auth_configs_take_scopes_only_from_the_authentication_layer() -> None:
+    traefik = yaml.safe_load((DOCS / "gateways" / "traefik.yaml").read_text())["http"]
+    assert traefik["routers"]["api"]["middlewares"] == ["authenticate", "scopesvc", "strip-rewrite-headers"]
+    authenticate = traefik["middlewares"]["authenticate"]["forwardAuth"]
+    assert [h.lower() for h in authenticate["authResponseHeaders"]] == [DEFAULTS.scope_header]
+    nginx = (DOCS / "gateways" / "nginx.conf").read_text()
+    variable = re.search(r"auth_request_set \$(\w+) \$upstream_http_" + DEFAULTS.scope_header.replace("-", "_") + ";",
+                         nginx)
+    assert variable is not None
+    assert f"proxy_set_header X-Scopesvc-Scopes ${variable.group(1)};" in nginx
+
+
+def test_forward_auth_configs_strip_rewrite_headers() -> None:
+    traefik = yaml.safe_load((DOCS / "gateways" / "traefik.yaml").read_text())["http"]
+    strip = traefik["middlewares"]["strip-rewrite-headers"]["headers"]["customRequestHeaders"]
+    assert {name.lower(): value for name, value in strip.items()} == dict.fromkeys(REWRITE_HEADERS, "")
+    nginx = (DOCS / "gateways" / "nginx.conf").read_text().lower()
+    assert all(f'proxy_set_header {name} "";' in nginx for name in REWRITE_HEADERS)

@@ -8,21 +8,24 @@ scopesvc's forward-auth endpoint. In CI a missing gateway fails the tests; elsew
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
+import pwd
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import jwt
 import pytest
@@ -38,6 +41,7 @@ AUDIENCE = "api.test"
 STARTUP_SECONDS = 20.0
 
 pytestmark = pytest.mark.e2e
+Served = TypeVar("Served", bound=ThreadingHTTPServer)
 
 
 def _missing(tool: str) -> None:
@@ -100,8 +104,9 @@ def wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
 class Process:
     """A child process that lives as long as the fixture holding it (Envoy needs a live parent)."""
 
-    def __init__(self, argv: list[str], log: Path, ports: list[int]) -> None:
+    def __init__(self, argv: list[str], log: Path, ports: list[int], on_stop: Callable[[], None] | None = None) -> None:
         self.log = log
+        self.on_stop = on_stop
         self.handle = log.open("wb")
         self.popen = subprocess.Popen(argv, stdout=self.handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
@@ -120,6 +125,8 @@ class Process:
                 self.popen.kill()
                 self.popen.wait(timeout=10)
         self.handle.close()
+        if self.on_stop is not None:
+            self.on_stop()
 
 
 # -- the upstream -----------------------------------------------------------------------------
@@ -173,14 +180,22 @@ class _UpstreamHandler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="session")
-def upstream() -> Iterator[Upstream]:
-    server = Upstream()
+@contextlib.contextmanager
+def serving(server: Served) -> Iterator[Served]:
+    """`server` answering on a thread of its own until the block ends."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[Upstream]:
+    with serving(Upstream()) as server:
+        yield server
 
 
 # -- tokens -----------------------------------------------------------------------------------
@@ -214,6 +229,63 @@ class Keys:
 @pytest.fixture(scope="session")
 def keys() -> Keys:
     return Keys()
+
+
+class Authenticator(ThreadingHTTPServer):
+    """The authentication service in front of NGINX and Traefik (docs/gateways/nginx.conf, traefik.yaml).
+
+    It verifies the bearer token as Envoy's jwt_authn does (same keys, issuer and audience) and
+    answers 200 with the token's `scope` claim in X-Scopesvc-Scopes ("," for a token without
+    scopes: NGINX drops an empty header), 200 without it when there is no token, 401 for a bad one.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, keys: Keys) -> None:
+        self.keys = keys
+        super().__init__(("127.0.0.1", 0), _AuthenticatorHandler)
+        self.port = int(self.server_address[1])
+
+    def scopes(self, authorization: str | None) -> str | None:
+        """The verified token's scopes; None for no token; raises jwt.InvalidTokenError for a bad one."""
+        if authorization is None:
+            return None
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer":
+            raise jwt.InvalidTokenError("not a bearer token")
+        keys = {"RS256": self.keys.rsa_key.public_key(), "ES256": self.keys.ec_key.public_key()}
+        algorithm = jwt.get_unverified_header(token).get("alg")
+        if algorithm not in keys:
+            raise jwt.InvalidTokenError("unexpected algorithm")
+        claims = jwt.decode(token, keys[algorithm], algorithms=[algorithm], audience=AUDIENCE, issuer=ISSUER)
+        return str(claims.get("scope", "")) or ","
+
+
+class _AuthenticatorHandler(BaseHTTPRequestHandler):
+    server: Authenticator
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        try:
+            scopes = self.server.scopes(self.headers.get("authorization"))
+        except jwt.InvalidTokenError:
+            self.send_response(401)
+            self.send_header("www-authenticate", 'Bearer error="invalid_token"')
+        else:
+            self.send_response(200)
+            if scopes is not None:
+                self.send_header("x-scopesvc-scopes", scopes)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture(scope="session")
+def authenticator(keys: Keys) -> Iterator[Authenticator]:
+    with serving(Authenticator(keys)) as server:
+        yield server
 
 
 # -- scopesvc and the gateways ----------------------------------------------------------------
@@ -265,12 +337,18 @@ def start_envoy(tmp: Path, scopesvc_port: int, upstream_port: int, keys: Keys,
     return Process(argv, tmp / "envoy.log", [port]), port
 
 
-def start_nginx(tmp: Path, forward_auth_port: int, upstream_port: int) -> tuple[Process, int]:
+def start_nginx(tmp: Path, forward_auth_port: int, upstream_port: int, authenticator_port: int) -> tuple[Process, int]:
     binary = nginx_binary()
     port = free_port()
     tmp.chmod(0o755)  # NGINX workers may run as another user when the tests run as root
+    # The scope check's socket, in a directory only NGINX's workers can enter (as the config asks):
+    # pytest's own directories are closed to them when the tests run as root.
+    sockets = Path(tempfile.mkdtemp(prefix="scopesvc-nginx-"))
+    if os.geteuid() == 0:
+        os.chown(sockets, pwd.getpwnam("nobody").pw_uid, -1)  # NGINX's default worker user
     (tmp / "api.conf").write_text(render(DOCS / "nginx.conf", {
         "NGINX_PORT": port, "SCOPESVC_FORWARD_AUTH_PORT": forward_auth_port, "UPSTREAM_PORT": upstream_port,
+        "AUTHENTICATOR_PORT": authenticator_port, "SCOPE_CHECK_SOCKET": sockets / "scope-check.sock",
     }))
     temp_paths = "".join(f"    {kind}_temp_path {tmp}/{kind};\n"
                          for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
@@ -280,15 +358,17 @@ def start_nginx(tmp: Path, forward_auth_port: int, upstream_port: int) -> tuple[
         f"http {{\n    access_log off;\n{temp_paths}    include {tmp}/api.conf;\n}}\n"
     )
     argv = [binary, "-p", str(tmp), "-e", f"{tmp}/error.log", "-c", str(tmp / "nginx.conf")]
-    return Process(argv, tmp / "nginx.log", [port]), port
+    return Process(argv, tmp / "nginx.log", [port], on_stop=lambda: shutil.rmtree(sockets, ignore_errors=True)), port
 
 
-def start_traefik(tmp: Path, forward_auth_port: int, upstream_port: int) -> tuple[Process, int]:
+def start_traefik(tmp: Path, forward_auth_port: int, upstream_port: int,
+                  authenticator_port: int) -> tuple[Process, int]:
     binary = traefik_binary()
     port = free_port()
     dynamic = tmp / "dynamic.yaml"
     dynamic.write_text(render(DOCS / "traefik.yaml", {
         "SCOPESVC_FORWARD_AUTH_PORT": forward_auth_port, "UPSTREAM_PORT": upstream_port,
+        "AUTHENTICATOR_PORT": authenticator_port,
     }))
     argv = [binary, f"--entryPoints.web.address=127.0.0.1:{port}", f"--providers.file.filename={dynamic}",
             "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false", "--log.level=ERROR"]
@@ -316,14 +396,15 @@ class Stack:
             process.stop()
 
 
-def start_stack(tmp: Path, upstream: Upstream, keys: Keys) -> Stack:
+def start_stack(tmp: Path, upstream: Upstream, keys: Keys, authenticator: Authenticator, *options: str) -> Stack:
+    """scopesvc (with `options`) and the three gateways in front of it."""
     envoy_binary(), nginx_binary(), traefik_binary()  # fail or skip before starting anything
-    scopesvc = start_scopesvc(tmp)
+    scopesvc = start_scopesvc(tmp, *options)
     stack = Stack(scopesvc, {}, [scopesvc.process])
     starters = {
         "envoy": lambda where: start_envoy(where, scopesvc.grpc_port, upstream.port, keys),
-        "nginx": lambda where: start_nginx(where, scopesvc.forward_auth_port, upstream.port),
-        "traefik": lambda where: start_traefik(where, scopesvc.forward_auth_port, upstream.port),
+        "nginx": lambda where: start_nginx(where, scopesvc.forward_auth_port, upstream.port, authenticator.port),
+        "traefik": lambda where: start_traefik(where, scopesvc.forward_auth_port, upstream.port, authenticator.port),
     }
     try:
         for name, start in starters.items():
@@ -337,8 +418,9 @@ def start_stack(tmp: Path, upstream: Upstream, keys: Keys) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, keys: Keys) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("stack"), upstream, keys)
+def stack(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, keys: Keys,
+          authenticator: Authenticator) -> Iterator[Stack]:
+    running = start_stack(tmp_path_factory.mktemp("stack"), upstream, keys, authenticator)
     yield running
     running.stop()
 

@@ -7,13 +7,29 @@ of each request (what it received).
 from __future__ import annotations
 
 import copy
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 
-from .conftest import Keys, Scopesvc, Upstream, send, start_envoy, start_scopesvc
+from scopesvc.policy.model import REWRITE_HEADERS
+
+from .conftest import (
+    Authenticator,
+    Keys,
+    Scopesvc,
+    Stack,
+    Upstream,
+    send,
+    start_envoy,
+    start_scopesvc,
+    start_stack,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -112,3 +128,164 @@ def test_a_method_route_name_is_never_decided_for_another_method(
     else:
         assert (decided["endpoint"], decided["reason"], decided["allowed"]) == ("", "ROUTE_METHOD_MISMATCH", False)
         assert status == 403 and received == []
+
+
+# -- raw bytes in the path: HTTP/2 (h2c) through Envoy, HTTP/1.1 through every gateway -------------------
+
+TOKEN_SCOPES = "users:read scheduled_events:read"
+RAW_PATHS = [
+    b"/users/\xc0\xaf..\xc0\xafscheduled_events\xc0\xafAB12",  # overlong UTF-8 '/': '/users/../scheduled_events/AB12'
+    b"/users/\xc0\xae\xc0\xae/scheduled_events/AB12",  # overlong UTF-8 '.'
+    b"/users/\xc3\xa9",  # valid UTF-8, not ASCII
+    b"/users/\xe2\x80\xae21BA",  # right-to-left override
+    b"/users/me\xff",
+    b"/users/%C0%AF",
+    b"/users/me\\..\\..\\scheduled_events\\AB12",
+    b"/users/a\x7fb",
+    b"/users/me?x=\xc0\xaf",  # the query is never decided: only the path must arrive as decided
+]
+
+
+def path_part(target: bytes) -> bytes:
+    return target.split(b"?", 1)[0]
+
+
+def assert_received_as_decided(scopesvc: Scopesvc, upstream: Upstream, logged: int, seen: int, sent: bytes) -> None:
+    """The upstream either never got the request, or got exactly the path scopesvc decided (and allowed)."""
+    received = upstream.seen[seen:]
+    if not received:
+        return
+    assert len(received) == 1, received
+    decided = scopesvc.decisions(logged + 1)[logged:]
+    assert len(decided) == 1 and decided[0]["allowed"], (sent, decided)
+    assert path_part(received[0].raw_path) == decided[0]["path"].encode("utf-8"), (sent, received[0], decided[0])
+
+
+def h2_request(port: int, method: str, target: bytes, headers: dict[str, str]) -> int | None:
+    """One request over HTTP/2 without TLS (h2c, prior knowledge), its :path sent byte for byte.
+
+    Returns the response status, or None when the stream or connection was reset instead.
+    """
+    config = h2.config.H2Configuration(client_side=True, header_encoding=None, validate_outbound_headers=False,
+                                       normalize_outbound_headers=False)
+    connection = h2.connection.H2Connection(config)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        connection.initiate_connection()
+        request = [(b":method", method.encode()), (b":scheme", b"http"), (b":authority", b"localhost"),
+                   (b":path", target)] + [(k.encode(), v.encode()) for k, v in headers.items()]
+        connection.send_headers(1, request, end_stream=True)
+        sock.sendall(connection.data_to_send())
+        status = None
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return status
+            for event in connection.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    status = int(dict(event.headers)[b":status"])
+                elif isinstance(event, h2.events.DataReceived):
+                    connection.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                    return status
+            sock.sendall(connection.data_to_send())
+
+
+def h1_request(port: int, method: str, target: bytes, headers: dict[str, str]) -> bytes:
+    """One HTTP/1.1 request with its request line sent byte for byte; the status line (or b"" when closed)."""
+    head = b"%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" % (method.encode(), target)
+    head += b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in headers.items()) + b"\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer.split(b"\r\n", 1)[0]
+
+
+@pytest.mark.parametrize("target", RAW_PATHS)
+def test_http2_upstream_gets_the_path_decided(stack: Stack, upstream: Upstream, keys: Keys, target: bytes) -> None:
+    token = {"authorization": f"Bearer {keys.mint(scope=TOKEN_SCOPES)}"}
+    assert h2_request(stack.ports["envoy"], "GET", b"/users/me", token) == 200  # h2c is served at all
+    logged, seen = len(stack.scopesvc.decisions()), len(upstream.seen)
+    h2_request(stack.ports["envoy"], "GET", target, token)
+    assert_received_as_decided(stack.scopesvc, upstream, logged, seen, target)
+
+
+@pytest.mark.parametrize("target", RAW_PATHS)
+@pytest.mark.parametrize("name", ["envoy", "nginx", "traefik"])
+def test_http1_upstream_gets_the_path_decided(stack: Stack, upstream: Upstream, keys: Keys, name: str,
+                                              target: bytes) -> None:
+    token = {"authorization": f"Bearer {keys.mint(scope=TOKEN_SCOPES)}"}
+    assert h1_request(stack.ports[name], "GET", b"/users/me", token).startswith(b"HTTP/1.1 200")
+    logged, seen = len(stack.scopesvc.decisions()), len(upstream.seen)
+    h1_request(stack.ports[name], "GET", target, token)
+    assert_received_as_decided(stack.scopesvc, upstream, logged, seen, target)
+
+
+# -- headers: rewrite headers and client-sent scopes ------------------------------------------------------
+
+GATEWAYS = ["envoy", "nginx", "traefik"]
+# Each rewrite header as sent, and as CGI-style upstreams also read it ('_' for '-').
+REWRITE_SPELLINGS = [*(h.title() for h in REWRITE_HEADERS), *(h.replace("-", "_") for h in REWRITE_HEADERS)]
+
+
+def rewrite_headers_in(headers: dict[str, str]) -> list[str]:
+    return [name for name in headers if name.replace("_", "-") in REWRITE_HEADERS]
+
+
+def bearer(scopes: str, keys: Keys) -> dict[str, str]:
+    return {"authorization": f"Bearer {keys.mint(scope=scopes)}"}
+
+
+@pytest.mark.parametrize("header", REWRITE_SPELLINGS)
+@pytest.mark.parametrize("name", GATEWAYS)
+def test_a_rewrite_header_is_denied_and_never_reaches_the_upstream(stack: Stack, upstream: Upstream, keys: Keys,
+                                                                   name: str, header: str) -> None:
+    logged, seen = len(stack.scopesvc.decisions()), len(upstream.seen)
+    reply = send(stack.ports[name], "GET", "/users/me", bearer("users:read", keys) | {header: "DELETE"})
+    received = upstream.seen[seen:]
+    assert not [rewrite_headers_in(r.headers) for r in received if rewrite_headers_in(r.headers)]
+    if "_" in header and name != "traefik":
+        # Envoy rejects such names itself (400, headers_with_underscores_action); NGINX drops them.
+        assert (reply.status, received) == (400, []) if name == "envoy" else reply.status == 200
+        return
+    assert reply.status == (400 if name == "envoy" else 403) and received == []  # forward-auth: 400 is sent as 403
+    decided = stack.scopesvc.decisions(logged + 1)[logged:]
+    assert [d["reason"] for d in decided] == ["REWRITE_HEADER"]
+    assert header.lower() in reply.json()["message"].lower()
+
+
+@pytest.fixture(scope="module")
+def dry_run_stack(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, keys: Keys,
+                  authenticator: Authenticator) -> Iterator[Stack]:
+    """The gateways in front of a scopesvc in dry-run mode: what it denies still reaches the upstream."""
+    running = start_stack(tmp_path_factory.mktemp("dry-run"), upstream, keys, authenticator, "--dry-run")
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize("name", GATEWAYS)
+def test_every_gateway_strips_rewrite_headers_from_what_it_forwards(dry_run_stack: Stack, upstream: Upstream,
+                                                                    keys: Keys, name: str) -> None:
+    # scopesvc denies these requests; in dry-run the gateway forwards them anyway, as it would if the
+    # denial were ever lost: the configuration's own removal is what keeps the headers from the upstream.
+    headers = bearer("users:read", keys) | {h.title(): "DELETE" for h in REWRITE_HEADERS}
+    seen = len(upstream.seen)
+    reply = send(dry_run_stack.ports[name], "GET", "/users/me", headers)
+    assert reply.status == 200 and len(upstream.seen) == seen + 1
+    assert rewrite_headers_in(upstream.seen[-1].headers) == []
+    decided = dry_run_stack.scopesvc.decisions(1)[-1]
+    assert (decided["reason"], decided["dry_run"]) == ("REWRITE_HEADER", True)
+
+
+@pytest.mark.parametrize("name", GATEWAYS)
+def test_a_client_sent_scopes_header_gets_no_access(stack: Stack, upstream: Upstream, keys: Keys, name: str) -> None:
+    port, forged = stack.ports[name], {"X-Scopesvc-Scopes": "scheduled_events:read"}
+    seen = len(upstream.seen)
+    assert send(port, "GET", "/scheduled_events/AB12", forged).status == 401  # no token: no access
+    assert send(port, "GET", "/scheduled_events/AB12", bearer("users:read", keys) | forged).status == 403
+    assert len(upstream.seen) == seen
+    # On an allowed request the upstream sees the verified scopes (NGINX, Traefik) or none (Envoy), never the client's.
+    assert send(port, "GET", "/users/me", bearer("users:read", keys) | forged).reached_upstream
+    received = upstream.seen[-1].headers.get("x-scopesvc-scopes")
+    assert received == (None if name == "envoy" else "users:read")

@@ -74,16 +74,27 @@ def test_istio_custom_provider_matches_scopesvc() -> None:
     assert policies["DENY"]["rules"] == [{"from": [{"source": {"notRequestPrincipals": ["*"]}}]}]
     rule = by_kind(docs, "RequestAuthentication")[0]["spec"]["jwtRules"][0]
     assert rule["outputPayloadToHeader"] == DEFAULTS.jwt_payload_header
+    mesh = by_kind(docs, "IstioOperator")[0]["spec"]["meshConfig"]
+    assert mesh["pathNormalization"] == {"normalization": "BASE"}  # normalize_path, slashes kept
+    route = by_kind(docs, "VirtualService")[0]["spec"]["http"][0]
+    assert route["headers"]["request"]["remove"] == [*REWRITE_HEADERS, DEFAULTS.scope_header]
 
 
 def test_envoy_gateway_security_policy_matches_scopesvc() -> None:
-    spec = by_kind(documents("envoy-gateway.yaml"), "SecurityPolicy")[0]["spec"]
+    docs = documents("envoy-gateway.yaml")
+    spec = by_kind(docs, "SecurityPolicy")[0]["spec"]
     ext = spec["extAuth"]
     assert ext["failOpen"] is False
     assert ext["grpc"]["backendRefs"][0]["port"] == PORT
-    assert ext["headersToExtAuth"] == [DEFAULTS.scope_header]
+    assert ext["headersToExtAuth"] == [DEFAULTS.scope_header, *REWRITE_HEADERS]
     claims = spec["jwt"]["providers"][0]["claimToHeaders"]
     assert claims == [{"header": DEFAULTS.scope_header, "claim": "scope"}]
+    client = by_kind(docs, "ClientTrafficPolicy")[0]["spec"]
+    assert client["headers"]["earlyRequestHeaders"]["remove"] == [DEFAULTS.scope_header]  # before the JWT filter
+    assert client["headers"]["withUnderscoresAction"] == "RejectRequest"
+    assert client["path"] == {"disableMergeSlashes": True, "escapedSlashesAction": "RejectRequest"}
+    modifier = by_kind(docs, "HTTPRoute")[0]["spec"]["rules"][0]["filters"][0]["requestHeaderModifier"]
+    assert modifier["remove"] == list(REWRITE_HEADERS)
 
 
 def test_forward_auth_configs_use_scopesvc_headers() -> None:

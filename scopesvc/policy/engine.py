@@ -41,6 +41,7 @@ from .paths import MalformedPath
 
 _FORMATS = {int(f): f for f in TokenFormat}
 _REWRITE_HEADERS = frozenset(REWRITE_HEADERS)
+_REWRITE_LENGTHS = frozenset(map(len, REWRITE_HEADERS))  # a cheap first test: most names fail it
 _MAX_ANSWERS = 100_000
 _MAX_SHARED_UNKNOWN = 4
 _MAX_SHARED_UNKNOWN_CHARS = 128
@@ -166,7 +167,8 @@ class Engine:
         with `_` for `-`, as CGI-style servers read them) would let the upstream serve another
         method or path than the one decided, so the request is denied with REWRITE_HEADER.
         """
-        found = [name for name in headers if name.lower().replace("_", "-") in _REWRITE_HEADERS]
+        found = [name for name in headers
+                 if len(name) in _REWRITE_LENGTHS and name.lower().replace("_", "-") in _REWRITE_HEADERS]
         if found:
             names = ", ".join(dict.fromkeys(name[:64] for name in found))
             message = (f"the request carries {names}, which would change its method or path after this "

@@ -203,8 +203,8 @@ def test_max_concurrent_rpcs():
                                              for _ in range(10)])
                 codes.update(pool.map(lambda _: _code(stub, batch), range(16)))
                 health += probe.result()  # health checks are never refused, however busy
-                if grpc.StatusCode.RESOURCE_EXHAUSTED in codes:
-                    break
+                if {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED} <= codes:
+                    break  # on a loaded machine one round may see only refusals: the next admits one
             watch.cancel()
     assert codes == {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
     assert health and set(health) == {health_pb2.HealthCheckResponse.SERVING}

@@ -8,7 +8,6 @@ h2load checks each load's HTTP status: 200 when scopesvc allows, 403 when it den
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import re
 from pathlib import Path
@@ -20,6 +19,7 @@ from scopesvc.policy import Engine
 from scopesvc.policy.model import TokenFormat
 
 from . import h2load, rounds, servers, tools, workload
+from .context import Settings
 
 IN_FLIGHT = 64
 
@@ -74,7 +74,8 @@ def _loads(port: int, cases: list[workload.Case], engine: Engine, authz: bool) -
             for c in cases]
 
 
-def section(cfg: argparse.Namespace, workdir: Path, engine: Engine) -> dict[str, Any]:
+def section(cfg: Settings, workdir: Path, engine: Engine) -> dict[str, Any]:
+    """Measure both Envoys (bench.sections.envoy reports it)."""
     binary = tools.envoy()
     if binary is None:
         return {"note": "Envoy not installed (scripts/install-test-tools puts it in .tools/envoy-venv); not run.",

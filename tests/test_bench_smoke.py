@@ -1,7 +1,7 @@
 """The benchmark still runs: `./bench/run --quick` loads scopesvc and the no-op server briefly.
 
 It asserts the run verified every answer and produced sane numbers, not any speed (speed is
-measured only by the full `./bench/run`).
+measured only by the full `./bench/run`), and that a run rewrites only the sections it names.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from bench import document
+from bench.sections import SECTIONS
+
 from .conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -26,10 +29,10 @@ def test_quick_bench_runs_and_verifies_every_answer(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     report = tmp_path / "BENCH.md"
     proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--json", str(out), "--out", str(report)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = json.loads(out.read_text())
-    rpc = results["rpc"]
+    rpc = results["grpc"]
     assert all(not problems for problems in rpc["checks"].values()), rpc["checks"]
     for name in ("scopesvc", "no-op grpcio"):
         saturation = rpc["runs"][name]["saturation"]
@@ -38,8 +41,29 @@ def test_quick_bench_runs_and_verifies_every_answer(tmp_path: Path) -> None:
         assert 0 < saturation["p50_ms"] <= saturation["p99_ms"] <= saturation["p999_ms"]
     assert rpc["runs"]["scopesvc"]["1000"]["succeeded"] > 500
     assert rpc["batch"]["10"]["correct"]
-    decision = results["inprocess"]["default"]
+    decision = results["core"]["default"]
     assert 0 < decision["median"] <= decision["p99"]
-    assert results["inprocess"]["sizes"]["1000"]["endpoints"] == 1000
+    assert results["core"]["sizes"]["1000"]["endpoints"] == 1000
     text = report.read_text()
-    assert "## Targets" in text and "every answer correct" in text
+    assert "every answer correct" in text and "<!-- bench:begin grpc -->" in text
+    assert "by `./bench/run --quick --json" in text  # each section names the command that measured it
+    assert "2026-11-24" not in text  # no figure of an earlier run in the report
+
+
+def test_a_run_rewrites_only_the_sections_it_names(tmp_path: Path) -> None:
+    report = tmp_path / "BENCH.md"
+    report.write_text(document.rewrite("", {"grpc": document.render("grpc", "Check over gRPC", STAMP, ["kept"]),
+                                            "core": document.render("core", "core", STAMP, ["replaced"])},
+                                       SECTIONS))
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "core", "--out", str(report), "--note", "smoke"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = report.read_text()
+    grpc_part = text[text.index("<!-- bench:begin grpc -->"):text.index("<!-- bench:end grpc -->")]
+    core_part = text[text.index("<!-- bench:begin core -->"):text.index("<!-- bench:end core -->")]
+    assert "kept" in grpc_part and "`./bench/run old`" in grpc_part
+    assert "replaced" not in core_part and "`./bench/run --quick core --out" in core_part and "Note: smoke" in core_part
+    assert text.index("bench:begin core") < text.index("bench:begin grpc")  # the registry's order
+
+
+STAMP = document.Stamp(0.0, 1.0, "./bench/run old", (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))

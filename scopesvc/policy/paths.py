@@ -12,9 +12,18 @@ Rules (documented in docs/paths.md):
 - a trailing slash is stripped (`/users/me/` is `/users/me`) unless the catalog says `strict`,
   where it matches nothing;
 - percent-encoded unreserved characters are decoded before matching (`/%75sers/me` is `/users/me`);
-- matching is case-sensitive, static segments win over `{param}` segments at each level, and
-  the method must be defined on the most specific matching template (no fallback to another);
-- a whole segment `{name}` matches a parameter, so a template can be checked as it is written.
+- the method must be defined on the most specific matching template (no fallback to another);
+- a segment written as a template segment (`{name}`, `thumbnail.{ext}`, `{name=**}:cancel`) is a
+  value like any other, so a template can be checked as it is written.
+
+Templates: a segment is a literal, or one parameter with optional literal text around it
+(`{id}`, `thumbnail.{extension}`, `{id}.json`, `{name}:cancel`); the last segment may instead be
+a multi-segment parameter `{name=**}` (one or more whole segments) with an optional literal
+suffix (a custom verb, `{name=**}:cancel`). Precedence, decided at the first segment where two
+matching templates differ: a literal segment, then a parameter with more literal text around it,
+then one with less, then a multi-segment parameter (longer suffix first). Two parameters with
+as much literal text that can match the same segment (`a{x}` and `{x}b`) are refused at load.
+Literal text is compared exactly, or ignoring ASCII case with the catalog's `case_insensitive`.
 
 Matching walks a trie of segments, so its cost depends on the path's depth, not on the number
 of endpoints.
@@ -41,7 +50,10 @@ _PLAIN = re.compile(r"((?:/[A-Za-z0-9_\-~!$&'()*+,=:@]+)+)(/?)(?:\?|\Z)")
 # Characters a raw path segment may hold (RFC 3986 pchar, less ';', plus '%' checked below).
 _SEGMENT_CHARS = re.compile(r"[A-Za-z0-9_\-~!$&'()*+,=:@.%]*")
 _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_TEMPLATE_PARAM = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
+_LITERAL = "[A-Za-z0-9_\\-~!$&'()*+,=:@.]*"
+# One template segment: literal prefix, `{name}` or `{name=**}`, literal suffix (groups 1-4).
+_TEMPLATE_SEGMENT = re.compile(rf"({_LITERAL})\{{([A-Za-z_][A-Za-z0-9_]*)(=\*\*)?\}}({_LITERAL})")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 
@@ -80,7 +92,7 @@ def _check_segment(segment: str) -> str:
         raise MalformedPath("empty path segment ('//')")
     if segment in (".", ".."):
         raise MalformedPath(f"dot segment {segment!r}")
-    if _TEMPLATE_PARAM.fullmatch(segment):
+    if "{" in segment and _TEMPLATE_SEGMENT.fullmatch(segment):
         return segment
     if not _SEGMENT_CHARS.fullmatch(segment):
         bad = next(c for c in segment if not _SEGMENT_CHARS.fullmatch(c))
@@ -146,48 +158,95 @@ def template_segments(template: str) -> list[str]:
     if template.endswith("/"):
         raise MalformedPath("template must not end with '/'")
     segments = template[1:].split("/")
-    for segment in segments:
-        if "{" in segment or "}" in segment:
-            if not _TEMPLATE_PARAM.fullmatch(segment):
-                raise MalformedPath(
-                    f"parameter segment {segment!r} must be a whole segment '{{name}}'"
-                )
-            continue
+    for i, segment in enumerate(segments):
         if "%" in segment:
             raise MalformedPath(f"segment {segment!r}: write templates unencoded")
-        _check_segment(segment)
+        if "{" not in segment and "}" not in segment:
+            _check_segment(segment)
+            continue
+        match = _TEMPLATE_SEGMENT.fullmatch(segment)
+        if match is None:
+            raise MalformedPath(f"segment {segment!r}: a segment holds at most one parameter, written "
+                                "{name} or {name=**}, with literal text around it")
+        prefix, name, rest, _ = match.groups()
+        if rest and (prefix or i != len(segments) - 1):
+            raise MalformedPath(f"segment {segment!r}: a multi-segment parameter {{{name}=**}} is the whole last "
+                                "segment, optionally followed by a literal suffix such as ':verb'")
     return segments
 
 
-def is_param(segment: str) -> bool:
-    return segment.startswith("{")
+class AmbiguousTemplates(ValueError):
+    """Two templates no precedence rule can order; `other` is the template already in the trie."""
+
+    def __init__(self, other: str) -> None:
+        super().__init__(other)
+        self.other = other
 
 
 class _Node(Generic[T]):
-    __slots__ = ("static", "param", "methods")
+    """One trie level. `param` is the `{name}` child; `patterns` the children with literal text
+    around a parameter, in precedence order (more literal text first); `rest` the `{name=**}`
+    children (longer suffix first). The common node has neither list, and matches on `static`
+    and `param` alone."""
 
-    def __init__(self) -> None:
+    __slots__ = ("static", "param", "patterns", "rest", "methods", "template")
+
+    def __init__(self, template: str) -> None:
         self.static: dict[str, _Node[T]] = {}
         self.param: _Node[T] | None = None
+        self.patterns: list[tuple[str, str, _Node[T]]] | None = None
+        self.rest: list[tuple[str, _Node[T]]] | None = None
         self.methods: dict[str, T] = {}
+        self.template = template  # the first template through this node, to name it in errors
+
+
+def _overlap(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    """Can `prefix{x}suffix` patterns `a` and `b` both match one segment?"""
+    return (a[0].startswith(b[0]) or b[0].startswith(a[0])) and (a[1].endswith(b[1]) or b[1].endswith(a[1]))
 
 
 class PathTrie(Generic[T]):
-    """Endpoint templates by segment: static children first, then one `{param}` child."""
+    """Endpoint templates by segment; see the module docstring for the precedence it implements."""
 
-    def __init__(self) -> None:
-        self._root: _Node[T] = _Node()
+    def __init__(self, case_insensitive: bool = False) -> None:
+        self._root: _Node[T] = _Node("/")
+        self.case_insensitive = case_insensitive
 
     def add(self, segments: list[str], method: str, value: T) -> T | None:
-        """Insert; return the value already at the same method and template shape, if any."""
+        """Insert; return the value already at the same method and template shape, if any.
+
+        Raises `AmbiguousTemplates` when a segment's pattern cannot be ordered against another's.
+        """
         node = self._root
+        template = "/" + "/".join(segments)
         for segment in segments:
-            if is_param(segment):
+            if self.case_insensitive:
+                segment = segment.translate(_ASCII_LOWER)
+            match = _TEMPLATE_SEGMENT.fullmatch(segment) if "{" in segment else None
+            if match is None:
+                node = node.static.setdefault(segment, _Node(template))
+                continue
+            prefix, _, rest, suffix = match.groups()
+            if rest:
+                node.rest = node.rest or []
+                node = _rest_child(node.rest, suffix, template)
+            elif not prefix and not suffix:
                 if node.param is None:
-                    node.param = _Node()
+                    node.param = _Node(template)
                 node = node.param
             else:
-                node = node.static.setdefault(segment, _Node())
+                node.patterns = node.patterns or []
+                for other_prefix, other_suffix, other in node.patterns:
+                    if (other_prefix, other_suffix) == (prefix, suffix):
+                        break
+                    if len(other_prefix) + len(other_suffix) == len(prefix) + len(suffix) and _overlap(
+                            (prefix, suffix), (other_prefix, other_suffix)):
+                        raise AmbiguousTemplates(other.template)
+                else:
+                    other = _Node(template)
+                    node.patterns.append((prefix, suffix, other))
+                    node.patterns.sort(key=lambda entry: -len(entry[0]) - len(entry[1]))
+                node = other
         existing = node.methods.get(method)
         if existing is None:
             node.methods[method] = value
@@ -195,6 +254,8 @@ class PathTrie(Generic[T]):
 
     def find(self, segments: list[str]) -> dict[str, T] | None:
         """The methods of the most specific template matching `segments`, or None."""
+        if self.case_insensitive:
+            segments = [segment.translate(_ASCII_LOWER) for segment in segments]
         node = _find(self._root, segments, 0)
         return None if node is None else node.methods
 
@@ -206,6 +267,19 @@ class PathTrie(Generic[T]):
             stack.extend(node.static.values())
             if node.param is not None:
                 stack.append(node.param)
+            stack.extend(child for _, _, child in node.patterns or ())
+            stack.extend(child for _, child in node.rest or ())
+
+
+def _rest_child(entries: list[tuple[str, _Node[T]]], suffix: str, template: str) -> _Node[T]:
+    """The `{name=**}suffix` child of a node (created in precedence order: longer suffix first)."""
+    for other_suffix, child in entries:
+        if other_suffix == suffix:
+            return child
+    child = _Node(template)
+    entries.append((suffix, child))
+    entries.sort(key=lambda entry: -len(entry[0]))
+    return child
 
 
 def _find(node: _Node[T], segments: list[str], i: int) -> _Node[T] | None:
@@ -214,6 +288,8 @@ def _find(node: _Node[T], segments: list[str], i: int) -> _Node[T] | None:
         segment = segments[i]
         i += 1
         child = node.static.get(segment)
+        if node.patterns is not None or node.rest is not None:
+            return _find_patterns(node, child, segments, i)
         if child is None:
             param = node.param
             if param is None or segment == "":
@@ -227,3 +303,29 @@ def _find(node: _Node[T], segments: list[str], i: int) -> _Node[T] | None:
                 return found
             node = node.param
     return node if node.methods else None
+
+
+def _find_patterns(node: _Node[T], child: _Node[T] | None, segments: list[str], i: int) -> _Node[T] | None:
+    """`_find` at a node with patterns or multi-segment parameters: each candidate in precedence order."""
+    segment = segments[i - 1]
+    if child is not None:
+        found = _find(child, segments, i)
+        if found is not None:
+            return found
+    if segment == "":
+        return None  # an empty segment (strict trailing slash) never fills a parameter
+    for prefix, suffix, pattern in node.patterns or ():
+        if len(segment) > len(prefix) + len(suffix) and segment.startswith(prefix) and segment.endswith(suffix):
+            found = _find(pattern, segments, i)
+            if found is not None:
+                return found
+    if node.param is not None:
+        found = _find(node.param, segments, i)
+        if found is not None:
+            return found
+    last = segments[-1]
+    for suffix, rest in node.rest or ():
+        # One or more whole segments, the last ending in the suffix after at least one character.
+        if rest.methods and len(last) > len(suffix) and last.endswith(suffix):
+            return rest
+    return None

@@ -88,17 +88,37 @@ def check_response(decision: Decision, revision: str) -> pb.CheckResponse:
         endpoint=endpoint.key if endpoint else "",
         reason=decision.reason,  # type: ignore[arg-type]
         message=decision.message,
-        required_scopes=endpoint.scopes if endpoint else (),
+        required_scopes=decision.required_scopes,
         unknown_scopes=decision.unknown_scopes,
         token_format=decision.token_format,  # type: ignore[arg-type]
         operation_id=endpoint.operation_id if endpoint else "",
         catalog_revision=revision,
+        required_any_of=_scope_sets(endpoint.any_of) if endpoint else (),
     )
     if not decision.allowed:
         response.deny.http_status = decision.http_status
         response.deny.www_authenticate = decision.www_authenticate
         response.deny.body = decision.body
     return response
+
+
+def _scope_sets(any_of: Sequence[Sequence[str]]) -> list[pb.ScopeSet]:
+    return [pb.ScopeSet(scopes=scopes) for scopes in any_of]
+
+
+def subscription_level(request: pb.WebhookSubscriptionRequest) -> str:
+    """The level a subscription request names: `subscription_level`, or the `subscription_scope` enum."""
+    named = SUBSCRIPTION_SCOPE_NAMES.get(request.subscription_scope)
+    if request.subscription_scope and named is None:
+        raise RequestError("subscription_scope", f"unknown value {request.subscription_scope}")
+    level = request.subscription_level
+    if len(level) > MAX_ITEM_LENGTH:
+        raise RequestError("subscription_level", f"longer than {MAX_ITEM_LENGTH} characters")
+    if level and named and level != named:
+        raise RequestError("subscription_level", f"names {level!r} but subscription_scope names {named!r}")
+    if not level and not named:
+        raise RequestError("subscription_scope", "required: ORGANIZATION, USER or GROUP (or subscription_level by name)")
+    return level or str(named)
 
 
 def plan_response(plan: Plan) -> pb.PlanResponse:
@@ -125,7 +145,7 @@ def webhook_response(decision: WebhookDecision) -> pb.WebhookDecision:
         token_format=decision.token_format,  # type: ignore[arg-type]
         unknown_events=decision.unknown_events,
         disallowed_events=[
-            pb.EventScopes(event=event, allowed=[SUBSCRIPTION_SCOPE_NUMBERS[s] for s in subs])  # type: ignore[misc]
+            pb.EventScopes(event=event, allowed=_level_numbers(subs), allowed_levels=subs)  # type: ignore[arg-type]
             for event, subs in decision.disallowed_events
         ],
     )
@@ -144,6 +164,11 @@ def diagnosis_response(diagnosis: Diagnosis) -> pb.DiagnoseResponse:
     )
 
 
+def _level_numbers(levels: Sequence[str]) -> list[int]:
+    """The SubscriptionScope numbers of the default levels among `levels` (others have none)."""
+    return [SUBSCRIPTION_SCOPE_NUMBERS[level] for level in levels if level in SUBSCRIPTION_SCOPE_NUMBERS]
+
+
 def catalog_info(engine: Engine) -> pb.CatalogInfo:
     catalog: Catalog = engine.catalog
     universe = catalog.universe
@@ -158,11 +183,13 @@ def catalog_info(engine: Engine) -> pb.CatalogInfo:
             for s in catalog.scopes.values()
         ],
         endpoints=[
-            pb.EndpointInfo(method=e.method, path=e.template, scopes=e.scopes, operation_id=e.operation_id, summary=e.summary)
+            pb.EndpointInfo(method=e.method, path=e.template, scopes=e.scopes, operation_id=e.operation_id,
+                            summary=e.summary, required_any_of=_scope_sets(e.any_of), public=e.public)
             for e in catalog.endpoints
         ],
         events=[
-            pb.EventInfo(name=e.name, scope=e.scope, subscription_scopes=[SUBSCRIPTION_SCOPE_NUMBERS[s] for s in e.subscription_scopes])  # type: ignore[misc]
+            pb.EventInfo(name=e.name, scope=e.scope, subscription_scopes=_level_numbers(e.subscription_scopes),  # type: ignore[arg-type]
+                         required_any_of=_scope_sets(e.any_of), subscription_levels=e.subscription_scopes)
             for e in catalog.events.values()
         ],
         features=[
@@ -171,6 +198,7 @@ def catalog_info(engine: Engine) -> pb.CatalogInfo:
         ],
         subscribe_scope=catalog.subscribe_scope,
         legacy_equivalent_scopes=engine.legacy_scopes,
+        subscription_levels=catalog.subscription_levels,
     )
     if catalog.scopes_introduced_at is not None:
         stamp = Timestamp()

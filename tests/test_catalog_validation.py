@@ -55,7 +55,7 @@ def test_minimal_catalog_compiles_with_write_implies_read():
         ({"endpoints": [{"method": "GET", "path": "/x/{a}", "scopes": []}, {"method": "GET", "path": "/x/{b}", "scopes": []}]},
          "endpoints[1] (GET /x/{b}): conflicts with GET /x/{a}"),
         ({"endpoints": [{"method": "GET", "path": "x", "scopes": []}]}, "bad path template: template must start with '/'"),
-        ({"endpoints": [{"method": "GET", "path": "/x/{a}.json", "scopes": []}]}, "must be a whole segment"),
+        ({"endpoints": [{"method": "GET", "path": "/x/{a}.{b}", "scopes": []}]}, "at most one parameter"),
         ({"endpoints": [{"method": "GET", "path": "/x/../y", "scopes": []}]}, "dot segment"),
         ({"endpoints": [{"method": "GET", "path": "/x//y", "scopes": []}]}, "empty path segment"),
         ({"endpoints": [{"method": "get", "path": "/x", "scopes": []}]}, "bad method 'get'"),

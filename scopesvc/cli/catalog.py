@@ -36,6 +36,15 @@ def cmd_catalog_validate(args: argparse.Namespace) -> int:
     return EXIT_ALLOW
 
 
+def _requirement(public: bool, any_of: tuple[tuple[str, ...], ...]) -> str:
+    """An endpoint's or event's requirement as `catalog show` prints it."""
+    if public:
+        return "public (no token)"
+    if len(any_of) == 1:
+        return " ".join(any_of[0]) or "(a token, no particular scope)"
+    return " | ".join("[" + " ".join(scopes) + "]" for scopes in any_of)
+
+
 def cmd_catalog_show(args: argparse.Namespace) -> int:
     engine = engine_of(args)
     catalog = engine.catalog
@@ -47,10 +56,11 @@ def cmd_catalog_show(args: argparse.Namespace) -> int:
         implied = " ".join(catalog.universe.implied_by(scope.name))
         lines.append(f"  {scope.name:<32} {scope.category}" + (f" (implies {implied})" if implied else ""))
     lines.append("endpoints:")
-    lines += [f"  {e.key:<56} {' '.join(e.scopes) or '(none)'}" for e in catalog.endpoints]
+    lines += [f"  {e.key:<56} {_requirement(e.public, e.any_of)}" for e in catalog.endpoints]
     if catalog.events:
         lines.append(f"webhook events (subscribing needs {catalog.subscribe_scope}):")
-        lines += [f"  {e.name:<40} {e.scope:<28} at {'/'.join(e.subscription_scopes)}" for e in catalog.events.values()]
+        lines += [f"  {e.name:<40} {_requirement(False, e.any_of):<28} at {'/'.join(e.subscription_scopes)}"
+                  for e in catalog.events.values()]
     if catalog.features:
         lines.append("features:")
         lines += [f"  {f.name:<36} {f.description}" for f in catalog.features.values()]

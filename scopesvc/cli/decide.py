@@ -7,7 +7,6 @@ from typing import Any
 
 from .. import convert
 from ..policy import TokenFormat
-from ..policy.catalog import SUBSCRIPTION_SCOPES
 from .common import EXIT_ALLOW, EXIT_DENY, UsageError, add_catalog, add_token, emit, scopes, token
 from .common import engine as engine_of
 
@@ -72,7 +71,9 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     if args.event and args.subscribe:
         raise UsageError("give either --event (delivery) or --subscribe EVENT... (subscription)")
     if args.subscribe:
-        decision = engine.check_subscription(token(args), args.subscribe, args.at)
+        levels = engine.catalog.subscription_levels
+        at = args.at or ("user" if "user" in levels else levels[0])
+        decision = engine.check_subscription(token(args), args.subscribe, at)
     elif args.event:
         decision = engine.check_delivery(token(args), args.event)
     else:
@@ -126,7 +127,8 @@ def register(commands: Any, json_flag: argparse.ArgumentParser) -> None:
     webhook = commands.add_parser("webhook", parents=[json_flag], help="webhook subscription and delivery checks")
     webhook.add_argument("--event", help="may the app receive this event's payloads?")
     webhook.add_argument("--subscribe", nargs="+", metavar="EVENT", help="may the token subscribe to these events?")
-    webhook.add_argument("--at", choices=SUBSCRIPTION_SCOPES, default="user", help="subscription scope")
+    webhook.add_argument("--at", metavar="LEVEL",
+                         help="subscription level, one the catalog declares (default: user, else its first)")
     add_token(webhook)
     add_catalog(webhook)
     webhook.set_defaults(func=cmd_webhook)

@@ -8,6 +8,7 @@ list. Nothing is half-loaded: the catalog is built only when all of it is valid.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -15,11 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .paths import MalformedPath, PathTrie, split_path, template_segments
+from .paths import AmbiguousTemplates, MalformedPath, PathTrie, split_path, template_segments
 from .scopes import ScopeUniverse
 from .validation import TOP, Lines, Validator, Where, field, suggestion
 
 FORMAT = "scopesvc.catalog/v1"
+# The webhook subscription levels of a catalog that declares none (Calendly's).
 SUBSCRIPTION_SCOPES = ("organization", "user", "group")
 
 # RFC 6749 scope-token: printable ASCII except space, '"' and '\'.
@@ -39,7 +41,13 @@ class Scope:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One method + path template and what it requires, with its ready-made deny answer."""
+    """One method + path template and what it requires, with its ready-made deny answers.
+
+    The requirement is `any_of`: alternatives, any one of which suffices, each a set of scopes
+    all needed (one alternative for `scopes: [...]`, none for a public endpoint). `scopes`,
+    `mask`, `www_authenticate` and `deny_body` are those of the first alternative, which is the
+    whole requirement of a single-set endpoint and one sufficient set of an any-of one.
+    """
 
     method: str
     template: str
@@ -50,14 +58,26 @@ class Endpoint:
     mask: int
     www_authenticate: str
     deny_body: str
+    any_of: tuple[tuple[str, ...], ...] = ()
+    alternatives: tuple[int, ...] = ()  # the masks of `any_of`
+    answers: tuple[tuple[str, str], ...] = ()  # (WWW-Authenticate, body) naming each alternative
+    public: bool = False  # no token needed at all
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookEvent:
+    """A webhook event: receiving (and subscribing to) it needs one of `any_of`, at one of `subscription_scopes`.
+
+    `scope` is the event's one scope when declared with `scope:` ("" with `any_of:`), `mask`
+    the first alternative's mask.
+    """
+
     name: str
     scope: str
     mask: int
     subscription_scopes: tuple[str, ...]
+    any_of: tuple[tuple[str, ...], ...] = ()
+    alternatives: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +94,12 @@ class PseudoScope:
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """What one feature part (an endpoint, a webhook event or a scope) needs."""
+    """What one feature part (an endpoint, a webhook event or a scope) needs: any one of
+    `alternatives` (scope masks); none for a public endpoint."""
 
     item: str
     kind: str  # "endpoint" | "event" | "scope"
-    mask: int
+    alternatives: tuple[int, ...]
     note: str = ""
 
 
@@ -118,6 +139,9 @@ class Catalog:
     strip_trailing_slash: bool
     head_as_get: bool
     error_body: ErrorBody
+    case_insensitive: bool = False  # static path text matches in any ASCII case
+    subscription_levels: tuple[str, ...] = SUBSCRIPTION_SCOPES
+    by_key: Mapping[str, Endpoint] = dataclasses.field(default_factory=dict)  # "METHOD /template" -> endpoint
 
     def find_endpoint(self, method: str, path: str) -> Endpoint | None:
         """The endpoint `METHOD path` names (concrete path or template); raises `MalformedPath`."""
@@ -129,6 +153,18 @@ class Catalog:
             endpoint = methods.get("GET")
         return endpoint
 
+    def find_target(self, method: str, path: str) -> Endpoint | None:
+        """The endpoint an operator names (Plan, Diagnose): its template exactly as written
+        (`GET /files/{path=**}`), else the endpoint a request to `path` would match. Raises
+        `LookupError` for a malformed path. Requests are matched by `find_endpoint` only."""
+        named = self.by_key.get(f"{method} {path}")
+        if named is not None:
+            return named
+        try:
+            return self.find_endpoint(method, path)
+        except MalformedPath as exc:
+            raise LookupError(f"malformed path: {exc}") from None
+
     def resolve_part(self, item: str) -> Part:
         """What a feature part needs: `METHOD /path`, a webhook event, or a scope name.
 
@@ -139,22 +175,19 @@ class Catalog:
             method = match.group(1)
             if method != method.upper():
                 raise LookupError(f"method {method!r} must be upper case")
-            try:
-                endpoint = self.find_endpoint(method, match.group(2))
-            except MalformedPath as exc:
-                raise LookupError(str(exc)) from None
+            endpoint = self.find_target(method, match.group(2))
             if endpoint is None:
                 raise LookupError(f"no endpoint {item!r} in the catalog")
-            return Part(endpoint.key, "endpoint", endpoint.mask)
+            return Part(endpoint.key, "endpoint", endpoint.alternatives)
         event = self.events.get(item)
         if event is not None:
             # Receiving an event means subscribing to it first.
-            return Part(item, "event", event.mask | self.subscribe_mask)
+            return Part(item, "event", tuple(mask | self.subscribe_mask for mask in event.alternatives))
         if item in self.universe:
-            return Part(item, "scope", self.universe.bit(item))
+            return Part(item, "scope", (self.universe.bit(item),))
         pseudo = self.pseudo_scopes.get(item)
         if pseudo is not None:
-            return Part(item, "scope", self.universe.mask(pseudo.use), pseudo.note())
+            return Part(item, "scope", (self.universe.mask(pseudo.use),), pseudo.note())
         raise LookupError(f"{item!r} is not an endpoint ('METHOD /path'), a webhook event or a scope")
 
 
@@ -241,11 +274,12 @@ def compile_catalog(data: Any, source: str = "<catalog>", digest: str = "", line
     )
 
     where = field("paths")
-    paths = check.mapping(top.get("paths", {}), where, ("trailing_slash", "head_as_get")) or {}
+    paths = check.mapping(top.get("paths", {}), where, ("trailing_slash", "head_as_get", "case_insensitive")) or {}
     trailing = paths.get("trailing_slash", "strip")
     if trailing not in ("strip", "strict"):
         check.add(where.item("trailing_slash"), f"must be 'strip' or 'strict', not {trailing!r}")
     head_as_get = check.boolean(paths, "head_as_get", where, True)
+    case_insensitive = check.boolean(paths, "case_insensitive", where, False)
     where = field("hierarchy")
     hierarchy = check.mapping(top.get("hierarchy", {}), where, ("write_implies_read",)) or {}
     write_implies_read = check.boolean(hierarchy, "write_implies_read", where, True)
@@ -264,8 +298,9 @@ def compile_catalog(data: Any, source: str = "<catalog>", digest: str = "", line
             check.add(where, f"unknown scope {name!r}{suggestion(name, scopes)}")
         return False
 
-    endpoints, trie = _endpoints(check, top.get("endpoints"), universe, scope_ref, error_body)
-    events, subscribe_scope = _webhooks(check, top.get("webhooks"), universe, scope_ref)
+    trie: PathTrie[Endpoint] = PathTrie(case_insensitive)
+    endpoints = _endpoints(check, top.get("endpoints"), universe, scope_ref, error_body, trie)
+    events, subscribe_scope, levels = _webhooks(check, top.get("webhooks"), universe, scope_ref)
 
     catalog = Catalog(
         name=name,
@@ -286,6 +321,9 @@ def compile_catalog(data: Any, source: str = "<catalog>", digest: str = "", line
         strip_trailing_slash=trailing != "strict",
         head_as_get=head_as_get,
         error_body=error_body,
+        case_insensitive=case_insensitive,
+        subscription_levels=levels,
+        by_key={endpoint.key: endpoint for endpoint in endpoints},
     )
     features = _features(check, top.get("features"), catalog)
     check.raise_if_any()
@@ -394,17 +432,67 @@ def _pseudo_scopes(check: Validator, raw: Any, scopes: Mapping[str, Scope]) -> d
 ScopeRef = Callable[[str, Where], bool]
 
 
-def _endpoints(
-    check: Validator, raw: Any, universe: ScopeUniverse, scope_ref: ScopeRef, error_body: ErrorBody
-) -> tuple[tuple[Endpoint, ...], PathTrie[Endpoint]]:
-    trie: PathTrie[Endpoint] = PathTrie()
+def _any_of(check: Validator, item: Mapping[str, Any], where: Where, scope_ref: ScopeRef) -> list[tuple[str, ...]]:
+    """The alternatives of `any_of: [[a], [b, c]]`: at least one, none repeated, known scopes only."""
+    raw = item.get("any_of")
+    where = where / "any_of"
+    if not isinstance(raw, list) or not raw or not all(
+            isinstance(alt, list) and all(isinstance(s, str) for s in alt) for alt in raw):
+        check.add(where, "'any_of' must be a non-empty list of scope lists, e.g. [[a:read], [b:read, c:read]]")
+        return []
+    alternatives: list[tuple[str, ...]] = []
+    seen: dict[frozenset[str], int] = {}
+    for n, names in enumerate(raw):
+        if len(set(names)) != len(names):
+            check.add(where / n, f"alternative {n}: a scope is listed twice")
+        if frozenset(names) in seen:
+            check.add(where / n, f"alternative {n} repeats alternative {seen[frozenset(names)]}")
+        seen.setdefault(frozenset(names), n)
+        alternatives.append(tuple(name for k, name in enumerate(names) if scope_ref(name, where / n / k)))
+    return alternatives
+
+
+def _requirement(check: Validator, item: Mapping[str, Any], where: Where, scope_ref: ScopeRef,
+                 single: str) -> tuple[bool, list[tuple[str, ...]]]:
+    """(public, alternatives) of an endpoint (`single` = "scopes") or an event (`single` = "scope").
+
+    Exactly one of `single`, `any_of` and (endpoints only) `public: true` is given.
+    """
+    public = single == "scopes" and check.boolean(item, "public", where, False)
+    given = [key for key in (single, "any_of") if key in item]
+    if public:
+        if given:
+            check.add(where, f"a public endpoint needs no token: give 'public: true' or '{given[0]}', not both")
+        return True, []
+    if len(given) == 2:
+        check.add(where, f"give '{single}' or 'any_of' (alternatives, any one suffices), not both")
+    if not given:
+        if single == "scopes":
+            check.add(where, "'scopes' is required (all needed; [] for a token with no particular scope), "
+                             "or 'any_of' (any one set suffices), or 'public: true' (no token at all)")
+        else:
+            check.add(where, "'scope' is required (or 'any_of': alternatives, any one suffices)")
+        return False, []
+    if given[0] == "any_of":
+        return False, _any_of(check, item, where, scope_ref)
+    if single == "scope":
+        name = check.string(item, "scope", where)
+        return False, [(name,) if name and scope_ref(name, where / "scope") else ()]
+    names = check.strings(item, "scopes", where)
+    if len(set(names)) != len(names):
+        check.add(where / "scopes", "a scope is listed twice")
+    return False, [tuple(name for n, name in enumerate(names) if scope_ref(name, where / "scopes" / n))]
+
+
+def _endpoints(check: Validator, raw: Any, universe: ScopeUniverse, scope_ref: ScopeRef, error_body: ErrorBody,
+               trie: PathTrie[Endpoint]) -> tuple[Endpoint, ...]:
     endpoints: list[Endpoint] = []
-    # (WWW-Authenticate, body) by required scopes: endpoints needing the same scopes share one.
+    # (WWW-Authenticate, body) by required scopes: alternatives needing the same scopes share one.
     deny_answers: dict[tuple[str, ...], tuple[str, str]] = {}
     section = field("endpoints")
     for i, entry in enumerate(check.entries(raw, section)):
         where = section.item(i)
-        item = check.mapping(entry, where, ("method", "path", "scopes", "operation_id", "summary"))
+        item = check.mapping(entry, where, ("method", "path", "scopes", "any_of", "public", "operation_id", "summary"))
         if item is None:
             continue
         method = check.string(item, "method", where)
@@ -419,52 +507,76 @@ def _endpoints(
         except MalformedPath as exc:
             check.add(where / "path", f"bad path template: {exc}")
             valid = False
-        names = check.strings(item, "scopes", where)
-        if "scopes" not in item:
-            check.add(where, "'scopes' is required (use [] for an endpoint that needs no scope)")
-        known = [name for n, name in enumerate(names) if scope_ref(name, where / "scopes" / n)]
-        if len(set(names)) != len(names):
-            check.add(where / "scopes", "a scope is listed twice")
+        public, any_of = _requirement(check, item, where, scope_ref, "scopes")
         if not valid:
             continue
-        key = f"{method} {template}"
-        scopes = tuple(known)
-        answer = deny_answers.get(scopes)
-        if answer is None:
-            answer = deny_answers[scopes] = (
-                bearer_challenge("insufficient_scope", error_body.title, known),
-                json.dumps({"title": error_body.title, "message": error_body.message, "required_scopes": known},
-                           separators=(",", ":")),
-            )
+        answers = []
+        for scopes in any_of:
+            answer = deny_answers.get(scopes)
+            if answer is None:
+                answer = deny_answers[scopes] = (
+                    bearer_challenge("insufficient_scope", error_body.title, scopes),
+                    json.dumps({"title": error_body.title, "message": error_body.message,
+                                "required_scopes": list(scopes)}, separators=(",", ":")),
+                )
+            answers.append(answer)
+        masks = tuple(universe.mask(scopes) for scopes in any_of)
         endpoint = Endpoint(
             method=method,
             template=template,
-            key=key,
+            key=f"{method} {template}",
             operation_id=check.string(item, "operation_id", where, required=False),
             summary=check.string(item, "summary", where, required=False),
-            scopes=scopes,
-            mask=universe.mask(known),
-            www_authenticate=answer[0],
-            deny_body=answer[1],
+            scopes=any_of[0] if any_of else (),
+            mask=masks[0] if masks else 0,
+            www_authenticate=answers[0][0] if answers else "",
+            deny_body=answers[0][1] if answers else "",
+            any_of=tuple(any_of),
+            alternatives=masks,
+            answers=tuple(answers),
+            public=public,
         )
-        clash = trie.add(segments, method, endpoint)
+        try:
+            clash = trie.add(segments, method, endpoint)
+        except AmbiguousTemplates as exc:
+            check.add(where / "path", f"cannot be told apart from {exc.other}: both have a parameter with as much "
+                                      "literal text around it, and one segment can match both (docs/paths.md)")
+            continue
         if clash is not None:
             what = "duplicate endpoint" if clash.template == template else "conflicts with"
             check.add(where, f"{what} {clash.key} (same method, same path shape)")
             continue
         endpoints.append(endpoint)
-    return tuple(endpoints), trie
+    return tuple(endpoints)
+
+
+def _levels(check: Validator, hooks: Mapping[str, Any], where: Where) -> tuple[str, ...]:
+    """`webhooks.subscription_levels`, or organization/user/group when the catalog declares none."""
+    if "subscription_levels" not in hooks:
+        return SUBSCRIPTION_SCOPES
+    levels = check.strings(hooks, "subscription_levels", where)
+    where = where.item("subscription_levels")
+    if not levels:
+        check.add(where, "list at least one subscription level (omit the field for organization, user, group)")
+        return SUBSCRIPTION_SCOPES
+    for n, level in enumerate(levels):
+        if not _NAME.fullmatch(level):
+            check.add(where / n, f"bad level {level!r}: lower-case letters, digits, '_', '.', '-'")
+    if len(set(levels)) != len(levels):
+        check.add(where, "a level is listed twice")
+    return tuple(dict.fromkeys(levels))
 
 
 def _webhooks(
     check: Validator, raw: Any, universe: ScopeUniverse, scope_ref: ScopeRef
-) -> tuple[dict[str, WebhookEvent], str]:
+) -> tuple[dict[str, WebhookEvent], str, tuple[str, ...]]:
     if raw is None:
-        return {}, ""
+        return {}, "", SUBSCRIPTION_SCOPES
     section = field("webhooks")
-    hooks = check.mapping(raw, section, ("subscribe_scope", "events"))
+    hooks = check.mapping(raw, section, ("subscribe_scope", "subscription_levels", "events"))
     if hooks is None:
-        return {}, ""
+        return {}, "", SUBSCRIPTION_SCOPES
+    levels = _levels(check, hooks, section)
     subscribe_scope = check.string(hooks, "subscribe_scope", section)
     if subscribe_scope:
         scope_ref(subscribe_scope, section.item("subscribe_scope"))
@@ -472,7 +584,7 @@ def _webhooks(
     section = section.item("events")
     for i, entry in enumerate(check.entries(hooks.get("events"), section)):
         where = section.item(i)
-        item = check.mapping(entry, where, ("name", "scope", "subscription_scopes"))
+        item = check.mapping(entry, where, ("name", "scope", "any_of", "subscription_scopes"))
         if item is None:
             continue
         name = check.string(item, "name", where)
@@ -481,15 +593,17 @@ def _webhooks(
             check.add(where / "name", "an event name is lower-case letters, digits, '_', '.', '-'")
         if name in events:
             check.add(where / "name", f"duplicate event {name!r}")
-        scope = check.string(item, "scope", where)
-        ok = bool(scope) and scope_ref(scope, where / "scope")
-        subs = check.strings(item, "subscription_scopes", where) or list(SUBSCRIPTION_SCOPES)
+        _, any_of = _requirement(check, item, where, scope_ref, "scope")
+        # Omitted (or empty): every level the catalog declares.
+        subs = check.strings(item, "subscription_scopes", where) or list(levels)
         for sub in subs:
-            if sub not in SUBSCRIPTION_SCOPES:
+            if sub not in levels:
                 check.add(where / "subscription_scopes",
-                          f"subscription scope {sub!r} is not one of {', '.join(SUBSCRIPTION_SCOPES)}")
-        events[name] = WebhookEvent(name, scope, universe.bit(scope) if ok else 0, tuple(subs))
-    return events, subscribe_scope
+                          f"subscription scope {sub!r} is not one of {', '.join(levels)}{suggestion(sub, levels)}")
+        masks = tuple(universe.mask(scopes) for scopes in any_of)
+        scope = any_of[0][0] if "scope" in item and any_of and any_of[0] else ""
+        events[name] = WebhookEvent(name, scope, masks[0] if masks else 0, tuple(subs), tuple(any_of), masks)
+    return events, subscribe_scope, levels
 
 
 def _features(check: Validator, raw: Any, catalog: Catalog) -> dict[str, Feature]:

@@ -28,6 +28,7 @@ MAX_STEPS = 100_000
 class Cover(NamedTuple):
     mask: int  # the scopes to add, minimal form
     exact: bool  # False when the search stopped after MAX_STEPS: a cover, maybe not the smallest
+    chosen: int  # every scope of the alternatives chosen (what is required, granted or not)
 
 
 def met(alternatives: Sequence[int], granted: int) -> bool:
@@ -36,16 +37,17 @@ def met(alternatives: Sequence[int], granted: int) -> bool:
 
 
 def closest(universe: ScopeUniverse, alternatives: Sequence[int], granted: int) -> tuple[int, int]:
-    """(index, scopes to add) of the alternative `granted` comes closest to: the fewest scopes to
-    add, in minimal form, the first in catalog order among equals (a met one adds nothing)."""
-    best, best_add, best_count = 0, 0, -1
+    """(index, scopes to add) of the alternative `granted` (a closure) comes closest to: the
+    fewest scopes to add, in minimal form; among as few, the one whose scopes grant the fewest
+    (least privilege); then the first in catalog order. A met alternative adds nothing."""
+    best, best_add, best_score = 0, 0, (-1, -1)
     for index, alternative in enumerate(alternatives):
         add = universe.minimal(alternative & ~granted)
-        count = add.bit_count()
-        if best_count < 0 or count < best_count:
-            best, best_add, best_count = index, add, count
-            if not count:
-                break
+        if not add:
+            return index, 0
+        score = (add.bit_count(), universe.closure_of(add).bit_count())
+        if best_score[0] < 0 or score < best_score:
+            best, best_add, best_score = index, add, score
     return best, best_add
 
 
@@ -56,12 +58,12 @@ def minimum_cover(universe: ScopeUniverse, requirements: Iterable[Sequence[int]]
     choices: list[tuple[int, ...]] = []
     for alternatives in requirements:
         if len(alternatives) == 1:
-            fixed |= alternatives[0] & ~granted
+            fixed |= alternatives[0]
         elif alternatives:
             choices.append(tuple(alternatives))
     search = _Search(universe, list(dict.fromkeys(choices)), granted, max_steps)
     exact = search.walk(0, fixed)
-    return Cover(universe.minimal(search.best & ~granted), exact)
+    return Cover(universe.minimal(search.best & ~granted), exact, search.best)
 
 
 class _Search:

@@ -20,7 +20,8 @@ import json
 from collections.abc import Collection, Iterable, Sequence
 from urllib.parse import quote, urlsplit
 
-from .catalog import SUBSCRIPTION_SCOPES, Catalog, Endpoint, Part, bearer_challenge
+from .catalog import Catalog, Endpoint, Part, bearer_challenge
+from .cover import closest, minimum_cover
 from .errors import RequestError
 from .model import (
     REWRITE_HEADERS,
@@ -68,21 +69,20 @@ class Engine:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         universe = catalog.universe
-        everything = 0
-        for endpoint in catalog.endpoints:
-            everything |= endpoint.mask
-        for event in catalog.events.values():
-            everything |= event.mask | catalog.subscribe_mask
-        # What a legacy token could do, as the fewest scopes that do exactly that. With nothing
-        # required anywhere that is no scope, and a token without scopes has no access at all: the
+        # What a legacy token could do, as the fewest scopes that do exactly that: one alternative
+        # of every endpoint and event (with the subscription scope). With nothing required
+        # anywhere that is no scope, and a token without scopes has no access at all: the
         # catalog's first scope then stands in (any scope opens every endpoint that needs none).
-        self.legacy_scopes: tuple[str, ...] = tuple(universe.to_names(universe.minimal(everything))) or universe.names[:1]
+        everything = [endpoint.alternatives for endpoint in catalog.endpoints]
+        everything += [self._event_alternatives(event.name) for event in catalog.events.values()]
+        legacy = minimum_cover(universe, everything)
+        self.legacy_scopes: tuple[str, ...] = tuple(universe.to_names(legacy.mask)) or universe.names[:1]
         # RFC 6750 section 3.1: a request with no credentials gets a challenge with no error code.
         self._missing_token_challenge = bearer_challenge("", "", realm=catalog.name)
         self._unknown_endpoint_challenge = bearer_challenge("insufficient_scope", "Unknown endpoint")
         self._invalid_token_challenge = bearer_challenge("invalid_token", "Unknown token format")
-        # Reusable answers by (endpoint key, format, missing mask, unknown scopes); see `_answer`.
-        self._answers: dict[tuple[str, TokenFormat, int, tuple[str, ...]], Decision] = {}
+        # Reusable answers by (endpoint key, format, alternative, missing mask, unknown scopes); see `_answer`.
+        self._answers: dict[tuple[str, TokenFormat, int, int, tuple[str, ...]], Decision] = {}
 
     # -- tokens ---------------------------------------------------------------------------
 
@@ -127,6 +127,8 @@ class Engine:
         except MalformedPath as exc:
             return self._deny(Reason.MALFORMED_PATH, f"malformed path: {exc}", None, token, 400,
                               "", _body("Bad request", f"malformed path: {exc}"))
+        if endpoint is not None and endpoint.public:
+            return self._public(endpoint, token)
         if token is None:
             return self._deny(Reason.MISSING_TOKEN, _MISSING_TOKEN_MESSAGE, endpoint, None, 401,
                               self._missing_token_challenge, _body("Unauthorized", _MISSING_TOKEN_MESSAGE))
@@ -142,17 +144,32 @@ class Engine:
             return self._deny(Reason.UNKNOWN_TOKEN_FORMAT, message, endpoint, token, 401,
                               self._invalid_token_challenge, _body("Unauthorized", message))
         granted, unknown = catalog.universe.grant(token.scopes)
+        alternative = 0
         if fmt is TokenFormat.LEGACY:
             missing = 0
-        elif granted:
-            missing = endpoint.mask & ~granted
-        else:
+        elif not granted:
+            if len(endpoint.alternatives) > 1:
+                alternative = closest(catalog.universe, endpoint.alternatives, 0)[0]
+            deny = endpoint.answers[alternative]
             return Decision(False, Reason.NO_SCOPES, _NO_SCOPES_MESSAGE.get(token.kind, _NO_SCOPES_DEFAULT),
-                            endpoint, endpoint.scopes, unknown, fmt, 403, endpoint.www_authenticate,
-                            endpoint.deny_body)
+                            endpoint, endpoint.any_of[alternative], unknown, fmt, 403, deny[0], deny[1],
+                            alternative=alternative)
+        elif len(endpoint.alternatives) == 1:
+            missing = endpoint.mask & ~granted
+        else:  # any one of several: the one the token comes closest to (see `closest`)
+            alternative, missing = closest(catalog.universe, endpoint.alternatives, granted)
         # Most checks end here: a path match, a scope lookup and this one.
-        decision = self._answers.get((endpoint.key, fmt, missing, unknown))
-        return decision if decision is not None else self._answer(endpoint, fmt, missing, unknown)
+        decision = self._answers.get((endpoint.key, fmt, alternative, missing, unknown))
+        return decision if decision is not None else self._answer(endpoint, fmt, alternative, missing, unknown)
+
+    def _public(self, endpoint: Endpoint, token: Token | None) -> Decision:
+        """A public endpoint needs no token: whatever is sent (or nothing), it is allowed."""
+        message = "public endpoint: no token needed"
+        if token is None:
+            return Decision(True, Reason.ALLOWED_PUBLIC, message, endpoint, (), (), TokenFormat.UNSPECIFIED, 200, "", "")
+        unknown = tuple(self.catalog.universe.unknown(token.scopes))
+        fmt = self.token_format(token) or TokenFormat.UNSPECIFIED
+        return Decision(True, Reason.ALLOWED_PUBLIC, message, endpoint, (), unknown, fmt, 200, "", "")
 
     def gateway_target(self, token: Token | None, method: str, path: str, route: str = "",
                        headers: Collection[str] = ()) -> str | Decision:
@@ -185,10 +202,12 @@ class Engine:
             return self._deny(Reason.ROUTE_METHOD_MISMATCH, message, None, token, 403, "", _body("Forbidden", message))
         return named_path
 
-    def _answer(self, endpoint: Endpoint, fmt: TokenFormat, missing: int, unknown: tuple[str, ...]) -> Decision:
-        """Build the decision for a legacy token, or a scoped one lacking the scopes in `missing`.
+    def _answer(self, endpoint: Endpoint, fmt: TokenFormat, alternative: int, missing: int,
+                unknown: tuple[str, ...]) -> Decision:
+        """Build the decision for a legacy token, or a scoped one lacking the scopes in `missing`
+        of the endpoint's `alternative` (0 for a single-set endpoint).
 
-        It depends on (endpoint, format, missing, unknown) alone, so each is built once and kept
+        It depends on (endpoint, format, alternative, missing, unknown) alone, so each is built once and kept
         in `_answers` (at most _MAX_ANSWERS of them, and only for a few short unknown names,
         which a token controls).
         """
@@ -196,18 +215,18 @@ class Engine:
             len(unknown) <= _MAX_SHARED_UNKNOWN and sum(map(len, unknown)) <= _MAX_SHARED_UNKNOWN_CHARS))
         if fmt == TokenFormat.LEGACY:
             decision = Decision(True, Reason.ALLOWED_LEGACY_TOKEN, "legacy token: full access", endpoint,
-                                (), unknown, fmt, 200, "", "", shared)
+                                (), unknown, fmt, 200, "", "", shared, alternative)
         elif not missing:
             decision = Decision(True, Reason.ALLOWED, "the token grants every required scope", endpoint,
-                                (), unknown, fmt, 200, "", "", shared)
+                                (), unknown, fmt, 200, "", "", shared, alternative)
         else:
             universe = self.catalog.universe
             names = tuple(universe.iter_names(universe.minimal(missing)))
+            challenge, body = endpoint.answers[alternative]
             decision = Decision(False, Reason.INSUFFICIENT_SCOPE, f"missing scope(s): {' '.join(names)}",
-                                endpoint, names, unknown, fmt, 403, endpoint.www_authenticate, endpoint.deny_body,
-                                shared)
+                                endpoint, names, unknown, fmt, 403, challenge, body, shared, alternative)
         if shared:
-            self._answers[endpoint.key, fmt, missing, unknown] = decision
+            self._answers[endpoint.key, fmt, alternative, missing, unknown] = decision
         return decision
 
     def _deny(self, reason: Reason, message: str, endpoint: Endpoint | None, token: Token | None,
@@ -227,19 +246,17 @@ class Engine:
     # -- webhooks -------------------------------------------------------------------------
 
     def check_subscription(self, token: Token, events: Sequence[str], subscription_scope: str) -> WebhookDecision:
-        """May `token` create a subscription to `events` at `subscription_scope`?"""
+        """May `token` create a subscription to `events` at `subscription_scope` (a level the catalog declares)?"""
         if not events:
             raise RequestError("events", "at least one event is required")
-        if subscription_scope not in SUBSCRIPTION_SCOPES:
-            raise RequestError("subscription_scope", f"must be one of {', '.join(SUBSCRIPTION_SCOPES)}")
         catalog = self.catalog
+        if subscription_scope not in catalog.subscription_levels:
+            raise RequestError("subscription_scope", f"must be one of {', '.join(catalog.subscription_levels)}")
         unknown_events = tuple(e for e in dict.fromkeys(events) if e not in catalog.events)
-        known = [catalog.events[e] for e in events if e in catalog.events]
-        required = catalog.subscribe_mask
-        for event in known:
-            required |= event.mask
+        known = list(dict.fromkeys(catalog.events[e] for e in events if e in catalog.events))
+        required = [(catalog.subscribe_mask,)] + [event.alternatives for event in known]
         disallowed = tuple(
-            (e.name, e.subscription_scopes) for e in dict.fromkeys(known) if subscription_scope not in e.subscription_scopes
+            (e.name, e.subscription_scopes) for e in known if subscription_scope not in e.subscription_scopes
         )
         if unknown_events:
             return self._webhook_deny(token, required, Reason.UNKNOWN_EVENT,
@@ -257,14 +274,22 @@ class Engine:
             raise RequestError("event", "an event name is required")
         found = self.catalog.events.get(event)
         if found is None:
-            return self._webhook_deny(token, 0, Reason.UNKNOWN_EVENT, f"unknown webhook event {event!r}",
+            return self._webhook_deny(token, [], Reason.UNKNOWN_EVENT, f"unknown webhook event {event!r}",
                                       unknown_events=(event,))
-        return self._webhook_decide(token, found.mask)
+        return self._webhook_decide(token, [found.alternatives])
 
-    def _webhook_decide(self, token: Token, required: int) -> WebhookDecision:
+    def _event_alternatives(self, name: str) -> tuple[int, ...]:
+        """What receiving (and so subscribing to) an event needs: one of its alternatives and the subscription scope."""
+        return tuple(mask | self.catalog.subscribe_mask for mask in self.catalog.events[name].alternatives)
+
+    def _webhook_decide(self, token: Token, required: Sequence[Sequence[int]]) -> WebhookDecision:
+        """Decide on `required` (any-of requirements, all to be met); the required scopes named are
+        those of the alternatives the token comes closest to (see `cover.minimum_cover`)."""
         universe = self.catalog.universe
         fmt = self.token_format(token)
-        required_names = tuple(universe.iter_names(required))
+        granted = universe.effective(token.scopes) if fmt == TokenFormat.SCOPED else 0
+        cover = minimum_cover(universe, required, granted)
+        required_names = tuple(universe.iter_names(cover.chosen))
         unknown = tuple(universe.unknown(token.scopes))
         if fmt is None:
             return WebhookDecision(False, Reason.UNKNOWN_TOKEN_FORMAT, f"unknown token format {token.format}",
@@ -272,23 +297,22 @@ class Engine:
         if fmt == TokenFormat.LEGACY:
             return WebhookDecision(True, Reason.ALLOWED_LEGACY_TOKEN, "legacy token: full access",
                                    required_names, (), unknown, fmt)
-        granted = universe.effective(token.scopes)
         if not granted:
             return WebhookDecision(False, Reason.NO_SCOPES, _NO_SCOPES_MESSAGE.get(token.kind, _NO_SCOPES_DEFAULT),
                                    required_names, required_names, unknown, fmt)
-        missing = required & ~granted
-        if not missing:
+        if not cover.mask:
             return WebhookDecision(True, Reason.ALLOWED, "the token grants every required scope",
                                    required_names, (), unknown, fmt)
-        names = tuple(universe.iter_names(universe.minimal(missing)))
+        names = tuple(universe.iter_names(cover.mask))
         return WebhookDecision(False, Reason.INSUFFICIENT_SCOPE, f"missing scope(s): {' '.join(names)}",
                                required_names, names, unknown, fmt)
 
-    def _webhook_deny(self, token: Token, required: int, reason: Reason, message: str,
+    def _webhook_deny(self, token: Token, required: Sequence[Sequence[int]], reason: Reason, message: str,
                       unknown_events: tuple[str, ...] = (),
                       disallowed: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> WebhookDecision:
         universe = self.catalog.universe
-        return WebhookDecision(False, reason, message, tuple(universe.iter_names(required)), (),
+        chosen = minimum_cover(universe, required).chosen
+        return WebhookDecision(False, reason, message, tuple(universe.iter_names(chosen)), (),
                                tuple(universe.unknown(token.scopes)),
                                self.token_format(token) or TokenFormat.UNSPECIFIED, unknown_events, disallowed)
 
@@ -307,22 +331,23 @@ class Engine:
         if event and (method or path):
             raise RequestError("event", "give either an event or a method and path, not both")
         if event:
-            found = catalog.events.get(event)
-            if found is None:
+            if event not in catalog.events:
                 raise RequestError("event", f"unknown webhook event {event!r}")
             target = event
-            required = found.mask | catalog.subscribe_mask
+            alternatives = self._event_alternatives(event)
         else:
             if not method or not path:
                 raise RequestError("target", "give either an event or both method and path")
             try:
-                endpoint = catalog.find_endpoint(method, path)
-            except MalformedPath as exc:
-                raise RequestError("path", f"malformed path: {exc}") from None
+                endpoint = catalog.find_target(method, path)
+            except LookupError as exc:
+                raise RequestError("path", str(exc)) from None
             if endpoint is None:
                 raise RequestError("path", self._unknown_endpoint_message(method, path))
             target = endpoint.key
-            required = endpoint.mask
+            alternatives = endpoint.alternatives or (0,)  # a public endpoint needs nothing
+        # Of several alternatives, the one the granted scopes come closest to.
+        required = alternatives[closest(universe, alternatives, universe.effective(granted))[0]]
         missing_mask = universe.minimal(required & ~universe.effective(granted))
         requested_known = universe.minimal(universe.mask(requested))
         missing: list[MissingScope] = []
@@ -386,7 +411,7 @@ class Engine:
         catalog = self.catalog
         universe = catalog.universe
         notes: list[str] = []
-        needs: list[tuple[str, int, bool]] = []  # (who, mask, optional)
+        needs: list[tuple[str, tuple[int, ...], bool]] = []  # (who, alternatives, optional)
         for i, item in enumerate(features):
             named = catalog.features.get(item)
             parts: Iterable[tuple[Part, bool]]
@@ -400,27 +425,31 @@ class Engine:
             for part, optional in parts:
                 if part.note:
                     notes.append(part.note)
-                needs.append((item, part.mask, optional))
-        required = 0
-        optional_mask = 0
-        for _, mask, optional in needs:
-            if optional:
-                optional_mask |= mask
-            else:
-                required |= mask
-        scopes_mask = universe.minimal(required)
+                needs.append((item, part.alternatives, optional))
+        required = [alternatives for _, alternatives, optional in needs if not optional]
+        cover = minimum_cover(universe, required)
+        scopes_mask = cover.mask
         granted_by_required = universe.closure_of(scopes_mask)
-        optional_mask = universe.minimal(optional_mask & ~granted_by_required)
+        optional_cover = minimum_cover(universe, [a for _, a, optional in needs if optional], granted_by_required)
+        optional_mask = optional_cover.mask
+        if not (cover.exact and optional_cover.exact):
+            notes.append("the search for the fewest scopes stopped early: these scopes cover every feature, "
+                         "but fewer might")
+        planned = scopes_mask | optional_mask
+        planned_grants = universe.closure_of(planned)
+        # Each need as the plan meets it: the first of its alternatives the planned scopes grant.
+        met_by = [(name, alternatives[closest(universe, alternatives, planned_grants)[0]] if alternatives else 0,
+                   optional) for name, alternatives, optional in needs]
         uses = []
         for mask, optional in ((scopes_mask, False), (optional_mask, True)):
             for scope in universe.iter_names(mask):
                 grants = universe.effective((scope,))
-                who = tuple(dict.fromkeys(name for name, need, opt in needs if need & grants and opt == optional))
+                who = tuple(dict.fromkeys(name for name, need, opt in met_by if need & grants and opt == optional))
                 uses.append(ScopeUse(scope, who, optional))
         over_broad: list[OverBroad] = []
-        planned = scopes_mask | optional_mask
-        planned_grants = universe.closure_of(planned)
-        needed_grants = required | optional_mask
+        needed_grants = 0
+        for _, need, _ in met_by:
+            needed_grants |= need
         for scope in dict.fromkeys(existing_scopes):
             grants = universe.effective((scope,)) if scope in universe else 0
             if grants & ~planned_grants == 0:
@@ -436,7 +465,7 @@ class Engine:
             pseudo = catalog.pseudo_scopes.get(name)
             if pseudo is not None:
                 notes.append(pseudo.note())
-        missing = universe.minimal(required & ~universe.effective(existing_scopes)) if existing_scopes else 0
+        missing = minimum_cover(universe, required, universe.effective(existing_scopes)).mask if existing_scopes else 0
         scope_names = tuple(universe.iter_names(scopes_mask))
         url = self.authorize_url(scope_names, client_id, redirect_uri, state, code_challenge)
         return Plan(scope_names, tuple(universe.iter_names(optional_mask)), tuple(uses), tuple(over_broad),

@@ -39,6 +39,7 @@ class Reason(enum.IntEnum):
     ROUTE_METHOD_MISMATCH = 10
     MISSING_TOKEN = 11
     REWRITE_HEADER = 13
+    ALLOWED_PUBLIC = 14
 
 
 # Headers some frameworks read to change a request's method or path after the gateway decided it
@@ -84,6 +85,9 @@ class Decision:
     # True when the engine answers every equal question with this same object, so an adapter
     # may keep what it derives from it (a serialized response) by identity.
     shared: bool = field(default=False, compare=False)
+    # Which of the endpoint's alternatives the decision is about: the one met (allowed) or the
+    # one closest to being met (denied), whose scopes the deny answer names.
+    alternative: int = 0
 
     @property
     def endpoint_key(self) -> str:
@@ -91,7 +95,11 @@ class Decision:
 
     @property
     def required_scopes(self) -> tuple[str, ...]:
-        return self.endpoint.scopes if self.endpoint else ()
+        """The scopes of the alternative decided on (every scope of a single-set endpoint)."""
+        endpoint = self.endpoint
+        if endpoint is None:
+            return ()
+        return endpoint.any_of[self.alternative] if endpoint.any_of else endpoint.scopes
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,7 +189,7 @@ class _Node(Generic[T]):
     children (longer suffix first). The common node has neither list, and matches on `static`
     and `param` alone."""
 
-    __slots__ = ("static", "param", "patterns", "rest", "methods", "template")
+    __slots__ = ("methods", "param", "patterns", "rest", "static", "template")
 
     def __init__(self, template: str) -> None:
         self.static: dict[str, _Node[T]] = {}

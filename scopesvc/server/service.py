@@ -85,9 +85,7 @@ class ScopeService(pb_grpc.ScopeServiceServicer):
         if not request.HasField("token"):
             raise RequestError("token", "required")
         convert.check_strings(request.events, "events", convert.MAX_FEATURES)
-        scope = convert.SUBSCRIPTION_SCOPE_NAMES.get(request.subscription_scope)
-        if scope is None:
-            raise RequestError("subscription_scope", "required: ORGANIZATION, USER or GROUP")
+        scope = convert.subscription_level(request)
         decision = self.ref.engine.check_subscription(
             convert.token_from_proto(request.token), list(request.events), scope
         )

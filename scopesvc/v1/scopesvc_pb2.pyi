@@ -37,6 +37,7 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_ROUTE_METHOD_MISMATCH: _ClassVar[Reason]
     REASON_MISSING_TOKEN: _ClassVar[Reason]
     REASON_REWRITE_HEADER: _ClassVar[Reason]
+    REASON_ALLOWED_PUBLIC: _ClassVar[Reason]
 
 class SubscriptionScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -69,6 +70,7 @@ REASON_SUBSCRIPTION_SCOPE_NOT_ALLOWED: Reason
 REASON_ROUTE_METHOD_MISMATCH: Reason
 REASON_MISSING_TOKEN: Reason
 REASON_REWRITE_HEADER: Reason
+REASON_ALLOWED_PUBLIC: Reason
 SUBSCRIPTION_SCOPE_UNSPECIFIED: SubscriptionScope
 SUBSCRIPTION_SCOPE_ORGANIZATION: SubscriptionScope
 SUBSCRIPTION_SCOPE_USER: SubscriptionScope
@@ -88,6 +90,12 @@ class Token(_message.Message):
     issued_at: _timestamp_pb2.Timestamp
     kind: TokenKind
     def __init__(self, scopes: _Optional[_Iterable[str]] = ..., format: _Optional[_Union[TokenFormat, str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[TokenKind, str]] = ...) -> None: ...
+
+class ScopeSet(_message.Message):
+    __slots__ = ("scopes",)
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, scopes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CheckRequest(_message.Message):
     __slots__ = ("token", "method", "path")
@@ -110,7 +118,7 @@ class DenyResponse(_message.Message):
     def __init__(self, http_status: _Optional[int] = ..., www_authenticate: _Optional[str] = ..., body: _Optional[str] = ...) -> None: ...
 
 class CheckResponse(_message.Message):
-    __slots__ = ("allowed", "missing_scopes", "endpoint", "reason", "message", "required_scopes", "unknown_scopes", "token_format", "deny", "operation_id", "catalog_revision", "dry_run")
+    __slots__ = ("allowed", "missing_scopes", "endpoint", "reason", "message", "required_scopes", "unknown_scopes", "token_format", "deny", "operation_id", "catalog_revision", "dry_run", "required_any_of")
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     MISSING_SCOPES_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +131,7 @@ class CheckResponse(_message.Message):
     OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
     CATALOG_REVISION_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_ANY_OF_FIELD_NUMBER: _ClassVar[int]
     allowed: bool
     missing_scopes: _containers.RepeatedScalarFieldContainer[str]
     endpoint: str
@@ -135,7 +144,8 @@ class CheckResponse(_message.Message):
     operation_id: str
     catalog_revision: str
     dry_run: bool
-    def __init__(self, allowed: _Optional[bool] = ..., missing_scopes: _Optional[_Iterable[str]] = ..., endpoint: _Optional[str] = ..., reason: _Optional[_Union[Reason, str]] = ..., message: _Optional[str] = ..., required_scopes: _Optional[_Iterable[str]] = ..., unknown_scopes: _Optional[_Iterable[str]] = ..., token_format: _Optional[_Union[TokenFormat, str]] = ..., deny: _Optional[_Union[DenyResponse, _Mapping]] = ..., operation_id: _Optional[str] = ..., catalog_revision: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    required_any_of: _containers.RepeatedCompositeFieldContainer[ScopeSet]
+    def __init__(self, allowed: _Optional[bool] = ..., missing_scopes: _Optional[_Iterable[str]] = ..., endpoint: _Optional[str] = ..., reason: _Optional[_Union[Reason, str]] = ..., message: _Optional[str] = ..., required_scopes: _Optional[_Iterable[str]] = ..., unknown_scopes: _Optional[_Iterable[str]] = ..., token_format: _Optional[_Union[TokenFormat, str]] = ..., deny: _Optional[_Union[DenyResponse, _Mapping]] = ..., operation_id: _Optional[str] = ..., catalog_revision: _Optional[str] = ..., dry_run: _Optional[bool] = ..., required_any_of: _Optional[_Iterable[_Union[ScopeSet, _Mapping]]] = ...) -> None: ...
 
 class CheckBatchRequest(_message.Message):
     __slots__ = ("checks",)
@@ -204,14 +214,16 @@ class PlanResponse(_message.Message):
     def __init__(self, scopes: _Optional[_Iterable[str]] = ..., optional_scopes: _Optional[_Iterable[str]] = ..., authorize_url: _Optional[str] = ..., uses: _Optional[_Iterable[_Union[ScopeUse, _Mapping]]] = ..., over_broad: _Optional[_Iterable[_Union[OverBroadScope, _Mapping]]] = ..., missing_from_existing: _Optional[_Iterable[str]] = ..., unknown_scopes: _Optional[_Iterable[str]] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WebhookSubscriptionRequest(_message.Message):
-    __slots__ = ("token", "events", "subscription_scope")
+    __slots__ = ("token", "events", "subscription_scope", "subscription_level")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_SCOPE_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTION_LEVEL_FIELD_NUMBER: _ClassVar[int]
     token: Token
     events: _containers.RepeatedScalarFieldContainer[str]
     subscription_scope: SubscriptionScope
-    def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ..., events: _Optional[_Iterable[str]] = ..., subscription_scope: _Optional[_Union[SubscriptionScope, str]] = ...) -> None: ...
+    subscription_level: str
+    def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ..., events: _Optional[_Iterable[str]] = ..., subscription_scope: _Optional[_Union[SubscriptionScope, str]] = ..., subscription_level: _Optional[str] = ...) -> None: ...
 
 class WebhookDeliveryRequest(_message.Message):
     __slots__ = ("token", "event")
@@ -222,12 +234,14 @@ class WebhookDeliveryRequest(_message.Message):
     def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ..., event: _Optional[str] = ...) -> None: ...
 
 class EventScopes(_message.Message):
-    __slots__ = ("event", "allowed")
+    __slots__ = ("event", "allowed", "allowed_levels")
     EVENT_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_LEVELS_FIELD_NUMBER: _ClassVar[int]
     event: str
     allowed: _containers.RepeatedScalarFieldContainer[SubscriptionScope]
-    def __init__(self, event: _Optional[str] = ..., allowed: _Optional[_Iterable[_Union[SubscriptionScope, str]]] = ...) -> None: ...
+    allowed_levels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, event: _Optional[str] = ..., allowed: _Optional[_Iterable[_Union[SubscriptionScope, str]]] = ..., allowed_levels: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WebhookDecision(_message.Message):
     __slots__ = ("allowed", "reason", "message", "required_scopes", "missing_scopes", "unknown_scopes", "token_format", "unknown_events", "disallowed_events")
@@ -312,28 +326,36 @@ class ScopeInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., category: _Optional[str] = ..., description: _Optional[str] = ..., implies: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EndpointInfo(_message.Message):
-    __slots__ = ("method", "path", "scopes", "operation_id", "summary")
+    __slots__ = ("method", "path", "scopes", "operation_id", "summary", "required_any_of", "public")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
     OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_ANY_OF_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_FIELD_NUMBER: _ClassVar[int]
     method: str
     path: str
     scopes: _containers.RepeatedScalarFieldContainer[str]
     operation_id: str
     summary: str
-    def __init__(self, method: _Optional[str] = ..., path: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., operation_id: _Optional[str] = ..., summary: _Optional[str] = ...) -> None: ...
+    required_any_of: _containers.RepeatedCompositeFieldContainer[ScopeSet]
+    public: bool
+    def __init__(self, method: _Optional[str] = ..., path: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., operation_id: _Optional[str] = ..., summary: _Optional[str] = ..., required_any_of: _Optional[_Iterable[_Union[ScopeSet, _Mapping]]] = ..., public: _Optional[bool] = ...) -> None: ...
 
 class EventInfo(_message.Message):
-    __slots__ = ("name", "scope", "subscription_scopes")
+    __slots__ = ("name", "scope", "subscription_scopes", "required_any_of", "subscription_levels")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_SCOPES_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_ANY_OF_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTION_LEVELS_FIELD_NUMBER: _ClassVar[int]
     name: str
     scope: str
     subscription_scopes: _containers.RepeatedScalarFieldContainer[SubscriptionScope]
-    def __init__(self, name: _Optional[str] = ..., scope: _Optional[str] = ..., subscription_scopes: _Optional[_Iterable[_Union[SubscriptionScope, str]]] = ...) -> None: ...
+    required_any_of: _containers.RepeatedCompositeFieldContainer[ScopeSet]
+    subscription_levels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., scope: _Optional[str] = ..., subscription_scopes: _Optional[_Iterable[_Union[SubscriptionScope, str]]] = ..., required_any_of: _Optional[_Iterable[_Union[ScopeSet, _Mapping]]] = ..., subscription_levels: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FeatureInfo(_message.Message):
     __slots__ = ("name", "description", "requires", "optional")
@@ -348,7 +370,7 @@ class FeatureInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., requires: _Optional[_Iterable[str]] = ..., optional: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CatalogInfo(_message.Message):
-    __slots__ = ("name", "revision", "description", "source", "authorize_url", "scopes_introduced_at", "scopes", "endpoints", "events", "features", "subscribe_scope", "legacy_equivalent_scopes")
+    __slots__ = ("name", "revision", "description", "source", "authorize_url", "scopes_introduced_at", "scopes", "endpoints", "events", "features", "subscribe_scope", "legacy_equivalent_scopes", "subscription_levels")
     NAME_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -361,6 +383,7 @@ class CatalogInfo(_message.Message):
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIBE_SCOPE_FIELD_NUMBER: _ClassVar[int]
     LEGACY_EQUIVALENT_SCOPES_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTION_LEVELS_FIELD_NUMBER: _ClassVar[int]
     name: str
     revision: str
     description: str
@@ -373,4 +396,5 @@ class CatalogInfo(_message.Message):
     features: _containers.RepeatedCompositeFieldContainer[FeatureInfo]
     subscribe_scope: str
     legacy_equivalent_scopes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., revision: _Optional[str] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., authorize_url: _Optional[str] = ..., scopes_introduced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scopes: _Optional[_Iterable[_Union[ScopeInfo, _Mapping]]] = ..., endpoints: _Optional[_Iterable[_Union[EndpointInfo, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[EventInfo, _Mapping]]] = ..., features: _Optional[_Iterable[_Union[FeatureInfo, _Mapping]]] = ..., subscribe_scope: _Optional[str] = ..., legacy_equivalent_scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+    subscription_levels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., revision: _Optional[str] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., authorize_url: _Optional[str] = ..., scopes_introduced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scopes: _Optional[_Iterable[_Union[ScopeInfo, _Mapping]]] = ..., endpoints: _Optional[_Iterable[_Union[EndpointInfo, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[EventInfo, _Mapping]]] = ..., features: _Optional[_Iterable[_Union[FeatureInfo, _Mapping]]] = ..., subscribe_scope: _Optional[str] = ..., legacy_equivalent_scopes: _Optional[_Iterable[str]] = ..., subscription_levels: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -85,31 +85,55 @@ def run(label: str, loads: list[Load], *, streams: int, seconds: float, rate: in
         result = Result(label, seconds, 0, 0)
         for i, (load, proc) in enumerate(zip(loads, procs)):
             out, _ = proc.communicate(timeout=seconds + 60)
-            done, data, status = _DONE.search(out), _DATA.search(out), _STATUS.search(out)
-            if done is None or data is None or status is None:
-                raise RuntimeError(f"h2load output not understood:\n{out}")
-            counts = dict(zip(("2xx", "3xx", "4xx", "5xx"), map(int, status.groups())))
-            if load.status:  # plain HTTP: every answer counts, and each must have the expected status
-                succeeded, failed = sum(counts.values()), int(done.group(6))
-                if counts[load.status] != succeeded:
-                    result.bad_bodies.append(f"load {i}: status codes {counts}, expected all {load.status}")
-            else:
-                succeeded, failed = int(done.group(4)), int(done.group(5)) + int(done.group(6))
-            result.succeeded += succeeded
-            result.per_load.append(succeeded)
-            result.failed += failed
-            data_bytes = int(data.group(1))
-            result.data_bytes += data_bytes
-            # Every answer carries exactly one message; a stream cut off when h2load stops may have
-            # received its message without being counted, so at most that many (16) more messages.
-            if load.frame and (data_bytes % load.frame or not 0 <= data_bytes // load.frame - succeeded <= 16):
-                result.bad_bodies.append(f"load {i}: {data_bytes} DATA bytes for {succeeded} answers of {load.frame}")
-            for line in Path(tmp, f"log{i}").read_text().splitlines():
-                parts = line.split("\t")
-                if len(parts) >= 3:
-                    result.latencies_us.append(int(parts[2]))
+            _collect(result, i, load, out, Path(tmp, f"log{i}"))
         return result
 
+
+def _collect(result: Result, i: int, load: Load, out: str, log: Path) -> None:
+    """Add what h2load process `i` (of `load`) printed, and its per-request log, to `result`."""
+    done, data, status = _DONE.search(out), _DATA.search(out), _STATUS.search(out)
+    if done is None or data is None or status is None:
+        raise RuntimeError(f"h2load output not understood:\n{out}")
+    counts = dict(zip(("2xx", "3xx", "4xx", "5xx"), map(int, status.groups())))
+    if load.status:  # plain HTTP: every answer counts, and each must have the expected status
+        succeeded, failed = sum(counts.values()), int(done.group(6))
+        if counts[load.status] != succeeded:
+            result.bad_bodies.append(f"load {i}: status codes {counts}, expected all {load.status}")
+    else:
+        succeeded, failed = int(done.group(4)), int(done.group(5)) + int(done.group(6))
+    result.succeeded += succeeded
+    result.per_load.append(succeeded)
+    result.failed += failed
+    data_bytes = int(data.group(1))
+    result.data_bytes += data_bytes
+    # Every answer carries exactly one message; a stream cut off when h2load stops may have
+    # received its message without being counted, so at most that many (16) more messages.
+    if load.frame and (data_bytes % load.frame or not 0 <= data_bytes // load.frame - succeeded <= 16):
+        result.bad_bodies.append(f"load {i}: {data_bytes} DATA bytes for {succeeded} answers of {load.frame}")
+    for line in log.read_text().splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3:
+            result.latencies_us.append(int(parts[2]))
+
+
+def run_h1(label: str, load: Load, *, connections: int, seconds: float, warm_up: float = 2.0) -> Result:
+    """Plain HTTP/1.1 (h2load --h1): `connections` keep-alive connections, one request in flight on each,
+    measured for `seconds` after `warm_up` seconds. A server that never lets h2load finish (a listen
+    backlog too short for the connections: SYN retries) is a result with no answers, not a hang."""
+    with tempfile.TemporaryDirectory(prefix="h2load-") as tmp:
+        cmd = ["h2load", "--h1", "-c", str(connections), "-t", "1", f"--duration={seconds:g}",
+               f"--log-file={tmp}/log0", *([f"--warm-up-time={warm_up:g}"] if warm_up else [])]
+        for header in load.headers:
+            cmd += ["-H", header]
+        result = Result(label, seconds, 0, 0)
+        try:
+            out = subprocess.run([*cmd, load.uri], capture_output=True, text=True, timeout=seconds + warm_up + 120,
+                                 check=False).stdout
+        except subprocess.TimeoutExpired:
+            result.bad_bodies.append(f"h2load did not finish within {seconds + warm_up + 120:g} s")
+            return result
+        _collect(result, 0, load, out, Path(tmp, "log0"))
+        return result
 
 def merge(label: str, rounds: list[Result]) -> Result:
     """Several runs of the same loads as one: answers and time add up, latencies pool."""

@@ -67,3 +67,30 @@ def test_a_run_rewrites_only_the_sections_it_names(tmp_path: Path) -> None:
 
 
 STAMP = document.Stamp(0.0, 1.0, "./bench/run old", (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+
+
+def test_forward_auth_bench_compares_servers_that_answer_alike(tmp_path: Path) -> None:
+    """bench/forward_auth.py's three servers (aiohttp, uvicorn + httptools, the old one) give the same
+    answers, so its comparison is of servers, not of work; and h2load's run through each is verified."""
+    if shutil.which("h2load") is None and not os.environ.get("CI"):
+        pytest.skip("h2load (nghttp2-client) not installed")
+    import http.client
+
+    from bench import forward_auth
+
+    answers = {}
+    for kind in ("aiohttp", "uvicorn", "old"):
+        with forward_auth._server(kind, tmp_path) as (_proc, port):
+            seen = []
+            for uri, scopes in (("/users/me", "users:read"), ("/organizations/o1", "users:read"), ("/x/..", "a")):
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                connection.request("GET", "/check", headers={"X-Original-Method": "GET", "X-Original-URI": uri,
+                                                             "X-Scopesvc-Scopes": scopes})
+                response = connection.getresponse()
+                seen.append((response.status, response.getheader("x-scopesvc-endpoint"),
+                             response.getheader("www-authenticate"), response.read()))
+                connection.close()
+            answers[kind] = seen
+        assert forward_auth.direct(kind, tmp_path, 1).correct, kind
+    assert answers["aiohttp"] == answers["uvicorn"] == answers["old"], answers
+    assert [status for status, *_ in answers["aiohttp"]] == [200, 403, 403]

@@ -21,6 +21,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import core, envoy, grpc
+from . import core, envoy, grpc, http
 
-SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (core, grpc, envoy)}
+SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (core, grpc, envoy, http)}

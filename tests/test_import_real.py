@@ -109,6 +109,11 @@ def read_requirements(doc: dict, case: Case) -> list[tuple[str, str, object]]:
     return out
 
 
+def shape(endpoint: str) -> str:
+    """An endpoint with its parameter names erased (and a trailing slash dropped, as catalogs do)."""
+    return re.sub(r"\{[^}]*\}", "{}", endpoint).rstrip("/")
+
+
 def concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", lambda m: f"id-{len(m.group(0))}x7", path)
 
@@ -161,6 +166,7 @@ def test_every_alternative_is_allowed_and_every_one_short_of_a_scope_denied(impo
             for alternative in requirement:
                 answer = check(*(sorted(alternative) or scopes[:1]))
                 assert answer.allowed, (where, sorted(alternative), answer.message)
+                assert shape(answer.endpoint) == shape(f"{method} {path}"), (where, answer.endpoint)
                 checks += 1
                 if case.case_insensitive:
                     answer = check(*(sorted(alternative) or scopes[:1]), target=target.lower())

@@ -139,3 +139,53 @@ def test_invalid_catalog_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     (tmp_path / "bad.yaml").write_text("format: nope\n")
     assert main(["catalog", "diff", str(tmp_path / "bad.yaml"), str(tmp_path / "bad.yaml")]) == 2
     assert "invalid catalog" in capsys.readouterr().err
+
+
+ANY_OF_CASES: dict[str, tuple[Callable[[dict[str, Any]], None], dict[str, list[str]]]] = {
+    "an alternative added": (lambda c: endpoint(c, "POST /a").update(scopes=None, any_of=[["a:write"], ["b:read"]]),
+                             {"endpoint POST /a": ["loosens"]}),
+    "the same set written as any_of": (lambda c: endpoint(c, "GET /b").update(scopes=None, any_of=[["a:read", "b:read"]]),
+                               {}),
+    "made public": (lambda c: endpoint(c, "POST /a").update(scopes=None, public=True),
+                    {"endpoint POST /a": ["loosens"]}),
+    "no scope needed": (lambda c: endpoint(c, "POST /a").update(scopes=[]), {"endpoint POST /a": ["loosens"]}),
+    "alternatives narrowed to one": (lambda c: endpoint(c, "GET /a/{id}").update(scopes=["a:read", "a:write"]),
+                                     {"endpoint GET /a/{id}": ["tightens"]}),
+}
+
+
+def _clean(catalog: dict[str, Any]) -> None:
+    for entry in catalog["endpoints"]:
+        if entry.get("scopes", ()) is None:
+            del entry["scopes"]
+
+
+@pytest.mark.parametrize("name", list(ANY_OF_CASES))
+def test_alternatives_and_public_endpoints(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    change, expected = ANY_OF_CASES[name]
+
+    def apply(catalog: dict[str, Any]) -> None:
+        change(catalog)
+        _clean(catalog)
+
+    code, result = diff(tmp_path, capsys, apply)
+    assert {k: v for k, v in labels(result).items() if v != ["neutral"]} == expected
+    assert code == (1 if expected else 0)
+
+
+def test_public_and_any_of_both_ways(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """From alternatives to public and back: the witness is 'no token', then a token that loses access."""
+    old, new = copy.deepcopy(BASE), copy.deepcopy(BASE)
+    endpoint(old, "GET /b").update(any_of=[["a:read"], ["b:read"]])
+    del endpoint(old, "GET /b")["scopes"]
+    endpoint(new, "GET /b").update(public=True)
+    del endpoint(new, "GET /b")["scopes"]
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(old))
+    (tmp_path / "new.yaml").write_text(yaml.safe_dump(new))
+    assert main(["catalog", "diff", str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml"), "--json"]) == 1
+    change = next(c for c in json.loads(capsys.readouterr().out)["changes"] if c["item"] == "GET /b")
+    assert change["labels"] == ["loosens"] and change["examples"] == ["no token gains access"]
+    assert main(["catalog", "diff", str(tmp_path / "new.yaml"), str(tmp_path / "old.yaml"), "--json",
+                 "--fail-on", "loosens"]) == 0
+    change = next(c for c in json.loads(capsys.readouterr().out)["changes"] if c["item"] == "GET /b")
+    assert change["labels"] == ["tightens"] and change["what"] == "public (no token) -> [a:read] | [b:read]"

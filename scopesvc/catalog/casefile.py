@@ -155,7 +155,7 @@ def _case(raw: Any, defaults: Mapping[str, Any], where: str, index: int) -> Case
 def parse(text: str, path: str) -> CaseFile:
     """Read a test file's text, or raise `CaseFileError` naming the line of the problem."""
     try:
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a safe loader
+        data = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1

@@ -122,8 +122,8 @@ class Diff:
                 "decisions_can_differ": self.decisions_can_differ, "changes": [c.to_json() for c in self.changes]}
 
     def human(self) -> str:
-        lines = [f"{self.old.source} -> {self.new.source}: {self.count(LOOSENS)} loosening, "
-                 f"{self.count(TIGHTENS)} tightening, {self.count(NEUTRAL)} neutral change(s)"]
+        counts = f"{self.count(LOOSENS)} loosening, {self.count(TIGHTENS)} tightening, {self.count(NEUTRAL)} neutral"
+        lines = [f"{self.old.source} -> {self.new.source}: {counts} change(s)"]
         for change in self.changes:
             lines.append(f"  {'+'.join(change.labels):<17} {change.kind} {change.item}: {change.what}")
             lines += [f"{'':20}{example}" for example in change.examples]

@@ -69,13 +69,12 @@ class Requirement:
 
 
 def _requirement(catalog: Catalog, thing: Any, extra_mask: int = 0) -> Requirement:
-    """The requirement of a compiled endpoint or event (its alternatives when the core has them)."""
+    """The requirement of a compiled endpoint or event (events are never public); None needs what nothing has."""
     if thing is None:
         return Requirement(catalog, False, ())
     universe = catalog.universe
-    masks = getattr(thing, "alternatives", None) or (thing.mask,)
     return Requirement(catalog, bool(getattr(thing, "public", False)),
-                       tuple(frozenset(universe.iter_names(m | extra_mask)) for m in masks))
+                       tuple(frozenset(universe.iter_names(m | extra_mask)) for m in thing.alternatives))
 
 
 def _token(token: frozenset[str] | None) -> str:
@@ -241,8 +240,7 @@ def _settings(old: Catalog, new: Catalog) -> list[Change]:
     flags: Sequence[tuple[str, bool, bool, str]] = (
         ("paths.head_as_get", old.head_as_get, new.head_as_get, "HEAD may use GET endpoints"),
         ("paths.trailing_slash", old.strip_trailing_slash, new.strip_trailing_slash, "a trailing slash is stripped"),
-        ("paths.case_insensitive", bool(getattr(old, "case_insensitive", False)),
-         bool(getattr(new, "case_insensitive", False)), "static segments match in any case"),
+        ("paths.case_insensitive", old.case_insensitive, new.case_insensitive, "static segments match in any case"),
     )
     for item, was, now, meaning in flags:
         if was != now:

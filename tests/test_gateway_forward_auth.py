@@ -131,3 +131,35 @@ def test_serve_rejects_an_empty_gateway_header_name() -> None:
                              "--scope-header", ""], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "scope_header: must not be empty" in result.stderr
+
+
+def test_sigterm_drains_forward_auth_with_grpc_and_exits_promptly(tmp_path):
+    """Forward-auth drains with gRPC: it answers through --drain-delay after SIGTERM, then idle keep-alive
+    and half-sent connections are closed instead of holding the server past --grace."""
+    import signal
+    import socket
+    import time
+
+    from .ops_helpers import ServeProcess, free_port
+
+    port = free_port()
+    server = ServeProcess(tmp_path, "--forward-auth-port", str(port), "--grace", "2", "--drain-delay", "1.5")
+    idle = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    idle.request("GET", "/check", headers=nginx_style("GET", "/users/me", "users:read"))
+    assert idle.getresponse().read() == b""  # answered, and the connection stays open (keep-alive)
+    dribbling = socket.create_connection(("127.0.0.1", port), timeout=10)
+    dribbling.sendall(b"GET /check HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+    start = time.monotonic()
+    server.signal(signal.SIGTERM)
+    time.sleep(0.3)
+    during = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # a new connection while draining
+    during.request("GET", "/check", headers=nginx_style("GET", "/users/me", "users:read"))
+    assert during.getresponse().status == 200
+    during.close()
+    assert server.proc.wait(timeout=15) == 0
+    assert time.monotonic() - start < 5  # not the 120 s keep-alive or the 10 s header timeout
+    assert idle.sock is not None and idle.sock.recv(1) == b""  # the server closed the idle connection
+    dribbling.close()
+    idle.close()
+    server.close()
+    assert "Traceback" not in server.log()

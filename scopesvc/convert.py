@@ -65,11 +65,18 @@ def token_to_proto(token: Token) -> pb.Token:
     return message
 
 
-def check_args(request: pb.CheckRequest, prefix: str = "") -> tuple[Token, str, str]:
-    """Validate a CheckRequest; return (token, method, path)."""
-    if not request.HasField("token"):
-        raise RequestError(f"{prefix}token", "required (an empty Token is a scoped token with no scopes)")
-    token = token_from_proto(request.token, prefix + "token")
+def check_args(request: pb.CheckRequest, prefix: str = "") -> tuple[Token | str, str, str]:
+    """Validate a CheckRequest; return (token, method, path), the token being the raw `bearer_token` when given."""
+    token: Token | str
+    if request.bearer_token:
+        if request.HasField("token"):
+            raise RequestError(f"{prefix}bearer_token", "give either token or bearer_token, not both")
+        token = request.bearer_token
+    elif not request.HasField("token"):
+        raise RequestError(f"{prefix}token", "required (an empty Token is a scoped token with no scopes), "
+                           "or give bearer_token")
+    else:
+        token = token_from_proto(request.token, prefix + "token")
     method, path = request.method, request.path
     if not method:
         raise RequestError(f"{prefix}method", "required")

@@ -21,6 +21,8 @@ from .ops.decision_log import DecisionLog
 from .ops.metrics import Metrics
 from .ops.reload import EngineRef
 from .policy import Decision, Engine, Token
+from .policy.engine import invalid_token
+from .tokens.verifier import Verification
 from .v1 import scopesvc_pb2 as pb
 
 if TYPE_CHECKING:
@@ -62,7 +64,7 @@ class Decider:
         self.dry_run = dry_run
         self.tracing = tracing
 
-    def decide(self, token: Token | None, method: str, path: str, *, rpc: str, subject: str = "",
+    def decide(self, token: Token | None, method: str, path: str, *, rpc: str, subject: str = "", client: str = "",
                attributes: Mapping[str, str] | None = None, engine: Engine | None = None,
                route: str = "", headers: Collection[str] = ()) -> Outcome:
         """Decide one request. `rpc` names the front end (a fixed string: it is a metric label).
@@ -70,7 +72,7 @@ class Decider:
         `token` None is a request with no credentials at all: the engine decides it too
         (MISSING_TOKEN, 401), so it is counted, logged and shadowed like every other.
 
-        `subject` (e.g. a JWT `sub`) appears in the decision log only as a keyed hash;
+        `subject` (e.g. a JWT `sub`) and `client` (its `client_id`) appear in the decision log only as keyed hashes;
         `attributes` (e.g. a request id) are logged as given, minus secret headers; `engine`
         is the one serving now unless given (`decide_many` holds one for a whole batch).
         Gateway front ends pass the endpoint their route names (`route`) and the request's
@@ -100,6 +102,31 @@ class Decider:
             else:
                 self.metrics.cache_hits.inc()
                 decision = hit
+        return self._served(decision, revision, token.scopes if token else (), method, path, rpc=rpc, cached=cached,
+                            start=start, subject=subject, client=client, attributes=attributes)
+
+    def decide_verified(self, verification: Verification, method: str, path: str, *, rpc: str,
+                        attributes: Mapping[str, str] | None = None, engine: Engine | None = None,
+                        route: str = "", headers: Collection[str] = ()) -> Outcome:
+        """Decide for a verified bearer credential: its token's decision, or the invalid-token deny (401).
+
+        The deny is counted, logged and shadowed by dry-run like any decision, and never cached
+        here (the verifier keeps its own cache of verified tokens). Like a missing token, an
+        invalid one is answered before the request's route or headers are looked at.
+        """
+        if verification.token is not None:
+            return self.decide(verification.token, method, path, rpc=rpc, subject=verification.subject,
+                               client=verification.client_id, attributes=attributes, engine=engine,
+                               route=route, headers=headers)
+        start = time.perf_counter()
+        revision = (engine or self.ref.engine).catalog.revision
+        return self._served(invalid_token(verification.description), revision, (), method, path, rpc=rpc,
+                            cached=False, start=start, attributes=attributes)
+
+    def _served(self, decision: Decision, revision: str, scopes: Sequence[str], method: str, path: str, *,
+                rpc: str, cached: bool, start: float, subject: str = "", client: str = "",
+                attributes: Mapping[str, str] | None = None) -> Outcome:
+        """Count, log and shadow one decision: what every decision goes through."""
         shadowed = self.dry_run and not decision.allowed
         seconds = time.perf_counter() - start
         self.metrics.record_decision(rpc, decision.allowed, decision.reason, seconds)
@@ -110,20 +137,28 @@ class Decider:
             trace_id = self.tracing.annotate(rpc, decision, revision, decision.allowed or self.dry_run, shadowed,
                                              ("hit" if cached else "miss") if self.cache.enabled else "")
         if self.log is not None and self.log.wanted(decision.allowed):
-            self.log.write(rpc=rpc, decision=decision, scopes=token.scopes if token else (), method=method, path=path,
+            self.log.write(rpc=rpc, decision=decision, scopes=scopes, method=method, path=path,
                            revision=revision, dry_run=shadowed, cached=cached, seconds=seconds,
-                           subject=subject, attributes=attributes, trace_id=trace_id)
+                           subject=subject, client=client, attributes=attributes, trace_id=trace_id)
         return Outcome(decision, revision, decision.allowed or self.dry_run, shadowed, cached)
 
-    def decide_item(self, token: Token | None, method: str, path: str, *, rpc: str, engine: Engine,
+    def decide_item(self, token: Token | Verification | None, method: str, path: str, *, rpc: str, engine: Engine,
                     subject: str = "", attributes: Mapping[str, str] | None = None) -> Outcome:
-        """One decision of several answered together with `engine`: `decide`, in a span of its own when tracing."""
+        """One decision of several answered together with `engine`: `decide` (or `decide_verified` for a
+        verified bearer credential), in a span of its own when tracing."""
         if self.tracing is None:
-            return self.decide(token, method, path, rpc=rpc, subject=subject, attributes=attributes, engine=engine)
+            return self._decide_any(token, method, path, rpc, engine, subject, attributes)
         with self.tracing.span("scopesvc.decision"):
-            return self.decide(token, method, path, rpc=rpc, subject=subject, attributes=attributes, engine=engine)
+            return self._decide_any(token, method, path, rpc, engine, subject, attributes)
 
-    def decide_many(self, checks: Sequence[tuple[Token | None, str, str]], *, rpc: str) -> list[Outcome]:
-        """Decide several (token, method, path) requests against one catalog."""
+    def decide_many(self, checks: Sequence[tuple[Token | Verification | None, str, str]], *,
+                    rpc: str) -> list[Outcome]:
+        """Decide several (token or verified bearer credential, method, path) requests against one catalog."""
         engine = self.ref.engine
         return [self.decide_item(token, method, path, rpc=rpc, engine=engine) for token, method, path in checks]
+
+    def _decide_any(self, token: Token | Verification | None, method: str, path: str, rpc: str, engine: Engine,
+                    subject: str, attributes: Mapping[str, str] | None) -> Outcome:
+        if isinstance(token, Verification):
+            return self.decide_verified(token, method, path, rpc=rpc, engine=engine, attributes=attributes)
+        return self.decide(token, method, path, rpc=rpc, subject=subject, attributes=attributes, engine=engine)

@@ -1,30 +1,33 @@
 """From what a gateway knows about a request to the engine's question, and from the answer back.
 
-Scopes are taken only from places an earlier, trusted step filled in: the payload Envoy's
-`jwt_authn` filter verified and put in dynamic metadata or in a header of its own, or a header
-that an earlier authentication layer sets (and strips from client requests). Never from a token read here:
-this module does not decode JWTs, so it cannot trust an unverified one.
+Scopes are taken from the `Authorization: Bearer` token, verified by scopesvc itself against
+its configured issuers (scope source `bearer`: nothing the client sends is trusted unverified),
+or from places an earlier, trusted step filled in: the payload Envoy's `jwt_authn` filter
+verified and put in dynamic metadata or in a header of its own, or a header that an earlier
+authentication layer sets (and strips from client requests). This module never decodes a JWT itself.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..convert import MAX_SCOPE_LENGTH, MAX_SCOPES, check_strings
-from ..decider import Decider
+from ..decider import Decider, Outcome
 from ..ops.config import ConfigError, ServerConfig
-from ..policy import RequestError, Token, TokenFormat
+from ..policy import RequestError, Token
+from ..tokens import Verification, Verifier
+from ..tokens.claims import ClaimMapping, scope_list, token_from_claims
+from ..tokens.verifier import UNKNOWN_ISSUER
 
-SCOPE_SOURCES = ("jwt-metadata", "jwt-payload-header", "header")
+SCOPE_SOURCES = ("jwt-metadata", "jwt-payload-header", "header", "bearer")
+# RFC 6750 section 2.1: "Bearer" 1*SP b64token; the scheme is case-insensitive (RFC 9110 section 11.1).
+_BEARER = re.compile(r"bearer +([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
 # The route setting (Envoy `context_extensions`) that names the endpoint: "METHOD /template" or "/template".
 ENDPOINT_EXTENSION = "scopesvc_endpoint"
-# Exactly JSON true or one of these strings: 1 or 1.0 (equal to True in Python) is not a legacy mark.
-_LEGACY_STRINGS = ("true", "legacy")
 
 
 
@@ -68,39 +71,9 @@ class Answer:
     body: str
 
 
-def _scope_list(value: Any, field: str) -> list[str]:
-    if isinstance(value, str):
-        scopes = value.split()
-    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
-        scopes = [scope for item in value for scope in item.split()]
-    else:
-        raise RequestError(field, "must be a space-separated string or a list of strings")
-    check_strings(scopes, field, MAX_SCOPES, MAX_SCOPE_LENGTH)
-    return scopes
-
-
 def token_from_payload(payload: Mapping[str, Any], config: GatewayConfig) -> Token:
-    """A token from a verified JWT payload: `scope` (space-separated) or `scp` (string or list).
-
-    The format is LEGACY when the configured legacy claim says so; otherwise it is left for the
-    engine to decide from `iat` against the catalog's cut-over.
-    """
-    scopes: list[str] = []
-    for claim in ("scope", "scp"):
-        if claim in payload:
-            scopes += _scope_list(payload[claim], f"jwt payload claim {claim!r}")
-    fmt = TokenFormat.UNSPECIFIED
-    mark = payload.get(config.legacy_claim) if config.legacy_claim else None
-    if mark is True or (isinstance(mark, str) and mark in _LEGACY_STRINGS):
-        fmt = TokenFormat.LEGACY
-    issued_at = None
-    iat = payload.get("iat")
-    if isinstance(iat, (int, float)) and not isinstance(iat, bool):
-        try:
-            issued_at = dt.datetime.fromtimestamp(iat, dt.timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            raise RequestError("jwt payload claim 'iat'", "not a valid timestamp") from None
-    return Token(tuple(dict.fromkeys(scopes)), fmt, issued_at)
+    """A token from a payload an earlier step verified: `scope` or `scp`, and the configured legacy claim."""
+    return token_from_claims(payload, ClaimMapping(legacy_claim=config.legacy_claim))
 
 
 def payload_from_header(value: str, field: str) -> dict[str, Any]:
@@ -117,7 +90,48 @@ def payload_from_header(value: str, field: str) -> dict[str, Any]:
 
 def token_from_header(value: str, config: GatewayConfig) -> Token:
     """A token from the trusted scope header (space- or comma-separated scopes)."""
-    return Token(tuple(dict.fromkeys(_scope_list(value.replace(",", " "), config.scope_header))))
+    return Token(tuple(dict.fromkeys(scope_list(value.replace(",", " "), config.scope_header))))
+
+
+def bearer_credential(authorization: str | None) -> str | None:
+    """The access token of an `Authorization: Bearer` header (RFC 6750 section 2.1), never a query string.
+
+    None when the request carries no bearer credential at all (no header, another scheme);
+    raises `MalformedBearer` for a Bearer header whose token is not a b64token.
+    """
+    if authorization is None:
+        return None
+    value = authorization.strip()
+    if not value[:7].lower().startswith("bearer") or (len(value) > 6 and value[6] not in " \t"):
+        return None
+    match = _BEARER.fullmatch(value)
+    if match is None:
+        raise MalformedBearer()
+    return match.group(1)
+
+
+class MalformedBearer(ValueError):
+    """An `Authorization: Bearer` header that does not hold one b64token."""
+
+
+def bearer_now(verifier: Verifier, authorization: str | None) -> tuple[str | None, Verification | None]:
+    """(credential, verification) as far as known without I/O: a verification when the header is
+    missing (None, None), malformed, or the token cached; else (credential, None), to `verify`."""
+    try:
+        credential = bearer_credential(authorization)
+    except MalformedBearer:
+        return None, Verification("malformed", UNKNOWN_ISSUER)
+    if credential is None:
+        return None, None
+    return credential, verifier.cached(credential)
+
+
+def decide_verified(decider: Decider, verification: Verification | None, method: str, path: str,
+                    config: GatewayConfig, *, rpc: str, route: str = "", headers: Collection[str] = ()) -> Answer:
+    """The gateway's answer for a bearer credential; None means the request carries none (MISSING_TOKEN, 401)."""
+    if verification is None:
+        return decide(decider, None, method, path, config, rpc=rpc, route=route, headers=headers)
+    return _answer(decider.decide_verified(verification, method, path, rpc=rpc, route=route, headers=headers), config)
 
 
 def decide(decider: Decider, token: Token | None, method: str, path: str, config: GatewayConfig, *,
@@ -129,7 +143,11 @@ def decide(decider: Decider, token: Token | None, method: str, path: str, config
     path, the endpoint its route names (`route`) and its `headers`; what is enforced is its
     `allowed`, and a deny sends the engine's own status, challenge and body.
     """
-    outcome = decider.decide(token, method, path, rpc=rpc, subject=subject, route=route, headers=headers)
+    return _answer(decider.decide(token, method, path, rpc=rpc, subject=subject, route=route, headers=headers),
+                   config)
+
+
+def _answer(outcome: Outcome, config: GatewayConfig) -> Answer:
     decision = outcome.decision
     if outcome.allowed:
         endpoint = decision.endpoint_key

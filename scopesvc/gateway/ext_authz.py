@@ -8,7 +8,8 @@ A deny is an answer (`denied_response`); a failure is a gRPC error, so the gatew
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from typing import Any
 
 import grpc
 from envoy.config.core.v3 import base_pb2
@@ -20,12 +21,16 @@ from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
 from ..decider import Decider
+from ..ops.config import ConfigError
 from ..policy import RequestError, Token
+from ..tokens import Verifier
 from .attributes import (
     ENDPOINT_EXTENSION,
     Answer,
     GatewayConfig,
+    bearer_now,
     decide,
+    decide_verified,
     payload_from_header,
     token_from_header,
     token_from_payload,
@@ -58,9 +63,12 @@ def _response(answer: Answer) -> authz.CheckResponse:
 class ExtAuthzService(authz_grpc.AuthorizationServicer):
     """Decides each request Envoy forwards, through `decider`, from the scopes `config` trusts."""
 
-    def __init__(self, decider: Decider, config: GatewayConfig) -> None:
+    def __init__(self, decider: Decider, config: GatewayConfig, verifier: Verifier | None = None) -> None:
+        if config.scope_source == "bearer" and verifier is None:
+            raise ConfigError("scope_source: bearer needs a trusted issuer (--jwt-issuer)")
         self.decider = decider
         self.config = config
+        self.verifier = verifier
 
     def token(self, attributes: attribute_context_pb2.AttributeContext) -> tuple[Token | None, str]:
         """The request's token from the configured trusted source (None when it carries none), and its subject."""
@@ -95,10 +103,25 @@ class ExtAuthzService(authz_grpc.AuthorizationServicer):
         """The request's headers as Envoy saw them: their `traceparent` when the call's metadata has none."""
         return request.attributes.request.http.headers
 
-    def Check(self, request: authz.CheckRequest, context: grpc.aio.ServicerContext) -> authz.CheckResponse:
+    def Check(self, request: authz.CheckRequest,
+              context: grpc.aio.ServicerContext) -> authz.CheckResponse | Coroutine[Any, Any, authz.CheckResponse]:
+        """Synchronous unless a bearer token must be verified with I/O (then a coroutine the handler awaits)."""
         attributes = request.attributes
         http = attributes.request.http
-        token, subject = self.token(attributes)
         route = attributes.context_extensions.get(ENDPOINT_EXTENSION, "")
+        if self.verifier is not None and self.config.scope_source == "bearer":
+            credential, verification = bearer_now(self.verifier, http.headers.get("authorization"))
+            if credential is not None and verification is None:
+                return self._check_bearer(self.verifier, credential, http, route)
+            return _response(decide_verified(self.decider, verification, http.method, http.path, self.config,
+                                             rpc="ext_authz", route=route, headers=http.headers))
+        token, subject = self.token(attributes)
         return _response(decide(self.decider, token, http.method, http.path, self.config, rpc="ext_authz",
                                 subject=subject, route=route, headers=http.headers))
+
+    async def _check_bearer(self, verifier: Verifier, credential: str,
+                            http: attribute_context_pb2.AttributeContext.HttpRequest,
+                            route: str) -> authz.CheckResponse:
+        verification = await verifier.verify(credential)  # TokensUnavailable: an error status to Envoy
+        return _response(decide_verified(self.decider, verification, http.method, http.path, self.config,
+                                         rpc="ext_authz", route=route, headers=http.headers))

@@ -1,7 +1,8 @@
 """HTTP forward-auth: the sub-request endpoint for NGINX `auth_request`, Traefik `ForwardAuth` and the like.
 
-The gateway sends the original method and URI in headers and the scopes in a trusted header that
-an earlier authentication layer sets. The original request is taken from `X-Original-Method` and
+The gateway sends the original method and URI in headers, and either the client's
+`Authorization: Bearer` token, which scopesvc verifies (scope source `bearer`), or the scopes in
+a trusted header that an earlier authentication layer sets. The original request is taken from `X-Original-Method` and
 `X-Original-URI` (NGINX's convention); without them, from `X-Forwarded-Method` and
 `X-Forwarded-Uri` (Traefik's). When both pairs are present they must name the same request, or the
 answer is 400: a client-supplied header must not be able to change what is decided.
@@ -11,12 +12,12 @@ Answers: 200 (allow, with the matched endpoint in a header), 401 (no scopes head
 `X-Scopesvc-Deny-Body` header, because `auth_request` drops sub-request bodies). `auth_request`
 understands only 2xx, 401 and 403, so every other deny status (400 for a malformed path) is
 answered as 403 here. 400 means the forward-auth request itself is unusable, 500 an engine
-failure: both make the gateway fail closed.
+failure, 503 that no issuer's keys (or introspection) can be reached: all make the gateway fail closed.
 
 The handler is a route of the HTTP front end (http.py: limits, framing, life cycle), on the gRPC
 server's event loop, so the decider (cache, decision log) is only ever used from one thread.
-Where the scopes come from is a `TokenSource`, an async function of the request: the trusted
-header here; a bearer token verified on the way is another.
+Where the scopes come from is a `TokenSource`, an async function of the request (the trusted
+header), or, with a `Verifier`, the bearer token it verifies on the way.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from multidict import CIMultiDictProxy
 
 from ..decider import Decider
 from ..policy import RequestError, Token
-from .attributes import Answer, GatewayConfig, decide, token_from_header
+from ..tokens import TokensUnavailable, Verifier
+from .attributes import Answer, GatewayConfig, bearer_now, decide, decide_verified, token_from_header
 from .http import HttpFrontEnd, bad_request, reply
 
 log = logging.getLogger(__name__)
@@ -87,10 +89,12 @@ def answer_response(answer: Answer) -> web.Response:
 class ForwardAuth:
     """The forward-auth endpoint: every path and method of its listener, one decision each."""
 
-    def __init__(self, decider: Decider, config: GatewayConfig, token: TokenSource | None = None) -> None:
+    def __init__(self, decider: Decider, config: GatewayConfig, token: TokenSource | None = None,
+                 verifier: Verifier | None = None) -> None:
         self.decider = decider
         self.config = config
         self.token = token or self.scope_header
+        self.verifier = verifier if config.scope_source == "bearer" else None
 
     def install(self, front: HttpFrontEnd) -> None:
         """Answer every request of `front` that no other route takes."""
@@ -101,23 +105,38 @@ class ForwardAuth:
         scopes = header(request.headers, self.config.scope_header)
         return None if scopes is None else token_from_header(scopes, self.config)
 
-    def decide(self, token: Token | None, method: str, uri: str, headers: CIMultiDictProxy[str]) -> Answer:
-        """The answer; with tracing on, in a SERVER span that continues the trace context of `headers`."""
+    async def answer(self, request: web.Request, method: str, uri: str) -> Answer:
+        """The decision on the request's token: the verified bearer token, or the token source's."""
+        headers = request.headers
+        if self.verifier is None:
+            token = await self.token(request)
+            return decide(self.decider, token, method, uri, self.config, rpc="forward_auth", headers=headers)
+        credential, verification = bearer_now(self.verifier, header(headers, "authorization"))
+        if credential is not None and verification is None:
+            verification = await self.verifier.verify(credential)  # TokensUnavailable: 503
+        return decide_verified(self.decider, verification, method, uri, self.config, rpc="forward_auth",
+                               headers=headers)
+
+    async def traced(self, request: web.Request, method: str, uri: str) -> Answer:
+        """`answer`; with tracing on, in a SERVER span that continues the trace context of the request."""
         tracing = self.decider.tracing
         if tracing is None:
-            return decide(self.decider, token, method, uri, self.config, rpc="forward_auth", headers=headers)
-        with tracing.server("forward_auth", headers, _SPAN_ATTRIBUTES) as span:
-            answer = decide(self.decider, token, method, uri, self.config, rpc="forward_auth", headers=headers)
+            return await self.answer(request, method, uri)
+        with tracing.server("forward_auth", request.headers, _SPAN_ATTRIBUTES) as span:
+            answer = await self.answer(request, method, uri)
             span.set_attribute("http.response.status_code", answer.status)
             return answer
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
             method, uri = original_request(request.headers)
-            token = await self.token(request)
-            answer = self.decide(token, method, uri, request.headers)
+            answer = await self.traced(request, method, uri)
         except (BadForwardRequest, RequestError) as exc:
             return bad_request(str(exc))
+        except TokensUnavailable as exc:
+            log.warning("forward-auth: %s", exc)
+            return reply(HTTPStatus.SERVICE_UNAVAILABLE, (("content-type", "application/json"),),
+                         '{"title":"Service unavailable","message":"cannot verify the token now"}')
         except Exception:
             log.exception("internal error in forward-auth")
             return reply(HTTPStatus.INTERNAL_SERVER_ERROR)

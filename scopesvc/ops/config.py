@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,9 +79,10 @@ class ServerConfig:
                          "search, metadata) on the forward-auth port")
     authzen_pdp_url: str = _opt("", "policy_decision_point of the AuthZEN metadata document, e.g. "
                                 "https://pdp.example.com (default: the scheme and host each request was sent to)")
-    scope_source: str = _opt("jwt-metadata", "where Envoy ext_authz takes the token's scopes from: the jwt_authn "
-                             "payload in metadata, the verified payload in --jwt-payload-header, or the trusted "
-                             "--scope-header", choices=("jwt-metadata", "jwt-payload-header", "header"))
+    scope_source: str = _opt("jwt-metadata", "where ext_authz and forward-auth take the token's scopes from: the "
+                             "Authorization: Bearer token, verified here against the --jwt-issuer(s) (bearer); the "
+                             "jwt_authn payload in metadata; the verified payload in --jwt-payload-header; or the "
+                             "trusted --scope-header", choices=("jwt-metadata", "jwt-payload-header", "header", "bearer"))
     jwt_metadata_namespace: str = _opt("envoy.filters.http.jwt_authn",
                                        "metadata namespace of the verified JWT payload (ext_authz)")
     jwt_payload_key: str = _opt("jwt_payload", "key of the payload in that namespace (jwt_authn payload_in_metadata)")
@@ -89,6 +90,35 @@ class ServerConfig:
                                    "(jwt_authn forward_payload_header, Istio outputPayloadToHeader)")
     scope_header: str = _opt("x-scopesvc-scopes", "trusted request header with the token's scopes, set by an earlier "
                              "authentication layer (forward-auth always; ext_authz with --scope-source header)")
+    jwt_issuer: str = _opt("", "trusted token issuer URL (its iss); bearer tokens are verified against it")
+    jwt_audience: str = _opt("", "audience(s) the --jwt-issuer's tokens must name (space/comma separated; required)")
+    jwt_jwks_uri: str = _opt("", "the --jwt-issuer's JWKS URL (empty: found by OpenID Connect discovery, then "
+                             "RFC 8414 metadata)")
+    jwt_jwks_file: str = _opt("", "a local JWKS file of the --jwt-issuer's keys instead (reloaded like the catalog)")
+    jwt_algorithms: str = _opt("", "accepted JWS algorithms (default: RS*, PS*, ES*, EdDSA; HS* only with "
+                               "--jwt-hmac-secret-file; never none)")
+    jwt_leeway: float = _opt(30.0, "seconds of clock skew allowed for exp, nbf and iat")
+    jwt_require_typ: bool = _opt(False, "require the JWT header typ at+jwt (RFC 9068 access tokens)")
+    jwt_hmac_secret_file: str = _opt("", "file holding the HMAC secret that HS* tokens are signed with")
+    jwt_scope_claim: str = _opt("", "claim holding the scopes, a dotted path for nested ones (default: scope, then scp)")
+    jwt_kind_claim: str = _opt("", "claim saying the token's kind: oauth_app or personal_access_token")
+    jwt_issuers: tuple = _opt((), "several issuers: a YAML list of mappings (keys: issuer, audience, jwks_uri, "
+                             "jwks_file, algorithms, leeway, require_typ, hmac_secret_file, scope_claim, kind_claim, "
+                             "legacy_claim, introspection_endpoint, client_id, client_secret_file, auth_method)")
+    jwt_max_bytes: int = _opt(8192, "longest bearer token accepted; longer ones are refused before parsing")
+    introspection_endpoint: str = _opt("", "RFC 7662 introspection URL for the --jwt-issuer's opaque tokens "
+                                       "('discover': from its metadata; empty: no introspection)")
+    introspection_client_id: str = _opt("", "client id scopesvc authenticates to the introspection endpoint with")
+    introspection_client_secret_file: str = _opt("", "file holding that client's secret")
+    introspection_auth_method: str = _opt("client_secret_basic", "how the client authenticates",
+                                          choices=("client_secret_basic", "client_secret_post"))
+    token_cache_size: int = _opt(10000, "verified tokens kept, keyed by a digest of the token (0: none)")
+    token_cache_ttl: float = _opt(300.0, "longest a verified token is kept (never past its exp)")
+    jwks_refresh_min: float = _opt(15.0, "shortest time between key-set fetches (also for an unknown kid)")
+    jwks_refresh_max: float = _opt(3600.0, "longest a key set is used before it is fetched again")
+    jwks_grace: float = _opt(3600.0, "seconds the last good key set keeps serving after it is due while its "
+                             "source fails")
+    jwks_timeout: float = _opt(5.0, "seconds a key-set, metadata or introspection request may take")
     legacy_claim: str = _opt("", "JWT claim that marks a legacy token when true (else the token's iat decides)")
     endpoint_header: str = _opt("x-scopesvc-endpoint", "header naming the matched endpoint, added to allowed requests")
     max_concurrent_rpcs: int = _opt(0, "calls held at once, served or waiting in the transport; more get "
@@ -123,7 +153,8 @@ class ServerConfig:
                               f"not {self.authzen_pdp_url!r}")
         if self.workers < 1:
             raise ConfigError(f"workers: must be at least 1, not {self.workers}")
-        non_negative = ("cache_size", "max_concurrent_rpcs", "grace", "drain_delay", "reload_interval", "cache_ttl")
+        non_negative = ("cache_size", "max_concurrent_rpcs", "grace", "drain_delay", "reload_interval", "cache_ttl",
+                        "token_cache_size", "token_cache_ttl", "jwks_grace", "jwks_timeout")
         positive = ("http_backlog", "http_max_connections", "http_header_timeout", "http_keepalive_timeout",
                     "http_keepalive_requests", "http_max_header_bytes", "http_max_headers", "http_max_field_bytes",
                     "http_max_body_bytes")
@@ -155,7 +186,7 @@ def flag_name(name: str) -> str:
 
 
 def _kind(f: dataclasses.Field) -> type:
-    return {"str": str, "int": int, "float": float, "bool": bool}[str(f.type)]
+    return {"str": str, "int": int, "float": float, "bool": bool, "tuple": tuple}[str(f.type)]
 
 
 def _default(f: dataclasses.Field) -> Any:
@@ -173,6 +204,12 @@ def _convert(f: dataclasses.Field, value: Any, where: str) -> Any:
                 result = value.strip().lower() in _TRUE
             else:
                 raise ValueError("expected true or false")
+        elif kind is tuple:
+            if isinstance(value, str):  # from the environment or a flag: YAML (or JSON) text
+                value = yaml.safe_load(value) or []
+            if not isinstance(value, (list, tuple)):
+                raise ValueError("expected a list")
+            result = tuple(value)
         elif kind is str:
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise ValueError("expected a string")
@@ -189,6 +226,18 @@ def _convert(f: dataclasses.Field, value: Any, where: str) -> Any:
     return result
 
 
+def _yaml_list(f: dataclasses.Field) -> Callable[[str], tuple[Any, ...]]:
+    """A flag's type for a list option: its YAML (or JSON) text, read as `_convert` reads it."""
+
+    def convert(text: str) -> tuple[Any, ...]:
+        try:
+            return tuple(_convert(f, text, flag_name(f.name)))
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add `--config` and one flag per field; unset flags stay absent so lower layers show through."""
     parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
@@ -202,7 +251,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag_name(name), action=argparse.BooleanOptionalAction,
                                 default=argparse.SUPPRESS, help=help_text)
             continue
-        parser.add_argument(flag_name(name), type=kind, default=argparse.SUPPRESS,
+        parser.add_argument(flag_name(name), type=_yaml_list(f) if kind is tuple else kind, default=argparse.SUPPRESS,
                             choices=f.metadata.get("choices"), help=help_text,
                             metavar=name.upper() if not f.metadata.get("choices") else None)
 

@@ -74,7 +74,7 @@ class DecisionLog:
 
     def write(self, *, rpc: str, decision: Decision, scopes: Iterable[str], method: str, path: str,
               revision: str, dry_run: bool, cached: bool, seconds: float, subject: str = "",
-              attributes: Mapping[str, str] | None = None, trace_id: str = "") -> None:
+              client: str = "", attributes: Mapping[str, str] | None = None, trace_id: str = "") -> None:
         record: dict[str, Any] = {
             "ts": round(time.time(), 6),
             "rpc": rpc,
@@ -96,6 +96,8 @@ class DecisionLog:
             record["trace_id"] = trace_id
         if subject:
             record["subject_hash"] = self.identity("subject", subject)
+        if client:
+            record["client_hash"] = self.identity("client", client)
         if attributes:
             record["attributes"] = {k: v[:256] for k, v in attributes.items() if k.lower() not in SECRET_HEADERS}
         self._logger.info(json.dumps(record, separators=(",", ":"), ensure_ascii=False))

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
@@ -149,6 +149,21 @@ class Metrics:
                                                "Catalog reloads rejected (the old catalog kept serving).", registry=r)
         self.decision_log_dropped = Counter("scopesvc_decision_log_dropped",
                                             "Decision log records dropped because the writer fell behind.", registry=r)
+        self.token_verifications = LoopCounter(
+            "scopesvc_token_verifications", "Bearer tokens verified (cache hits not included), by configured issuer "
+            "(or 'unknown') and result: valid, expired, bad_signature, unknown_kid, wrong_audience, ...",
+            ["issuer", "result"], r)
+        self.token_cache_hits = LoopCounter("scopesvc_token_cache_hits", "Bearer tokens answered from the token cache.",
+                                            [], r).labels()
+        self.token_cache_misses = LoopCounter("scopesvc_token_cache_misses",
+                                              "Bearer tokens the token cache did not hold.", [], r).labels()
+        self.jwks_fetches = Counter("scopesvc_jwks_fetches", "Key-set (JWKS) fetches by issuer and result (ok, error).",
+                                    ["issuer", "result"], registry=r)
+        self.jwks_age = Gauge("scopesvc_jwks_age_seconds", "Seconds since the issuer's key set was last fetched "
+                              "successfully (0: never).", ["issuer"], registry=r)
+        self.introspection_seconds = Histogram("scopesvc_introspection_seconds",
+                                               "Time of RFC 7662 introspection requests, by issuer.", ["issuer"],
+                                               buckets=RPC_BUCKETS, registry=r)
         labels = ["grpc_type", "grpc_service", "grpc_method"]
         self.grpc_started = LoopCounter("grpc_server_started", "RPCs started on the server.", labels, r)
         self.grpc_handled = LoopCounter("grpc_server_handled", "RPCs completed on the server, regardless of outcome.",

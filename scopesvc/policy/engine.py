@@ -63,6 +63,16 @@ def _body(title: str, message: str) -> str:
     return json.dumps({"title": title, "message": message}, separators=(",", ":"))
 
 
+def invalid_token(description: str) -> Decision:
+    """The deny for a credential that is not a valid access token (RFC 6750 section 3: 401, invalid_token).
+
+    `description` goes into the challenge and the body, so callers pass fixed text, never token content.
+    """
+    message = f"invalid access token: {description}"
+    return Decision(False, Reason.INVALID_TOKEN, message, None, (), (), TokenFormat.UNSPECIFIED, 401,
+                    bearer_challenge("invalid_token", description), _body("Unauthorized", message))
+
+
 class Engine:
     """Answers every scope question against one compiled catalog."""
 

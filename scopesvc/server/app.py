@@ -2,7 +2,8 @@
 
 Life cycle: the health service reports SERVING once the server listens with a catalog loaded
 (readiness); on SIGTERM or SIGINT it reports NOT_SERVING first, then the server stops
-accepting and gives in-flight RPCs `grace` seconds. SIGHUP reloads the catalog file.
+accepting and gives in-flight RPCs `grace` seconds. SIGHUP reloads the catalog file and empties
+the verified-token cache.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from ..ops.listen import ListenError, bind_tcp
 from ..ops.metrics import Metrics
 from ..ops.reload import CatalogReloader
 from ..policy import Engine
+from ..tokens import TokenConfig, Verifier
+from ..tokens.verifier import check_available
 from .admission import Admission, channelz_outstanding, create_server
 from .handlers import GenericOnly, add_to_server
 from .service import SERVICE, ScopeService
@@ -67,6 +70,8 @@ class Server:
         )
         self.tracing = tracing.start() if config.tracing else None
         self.decider = Decider(self.ref, self.cache, self.metrics, self.decision_log, config.dry_run, self.tracing)
+        tokens = TokenConfig.from_server_config(config)
+        self.verifier = Verifier(tokens, self.metrics) if tokens.enabled else None
         self.reloader = (
             CatalogReloader(config.catalog, self.ref, self.metrics, config.reload_interval,
                             on_swap=lambda _engine: self.cache.clear())
@@ -85,16 +90,16 @@ class Server:
             self.admission = Admission(config.max_concurrent_rpcs, channelz_outstanding(server_id))
         else:
             self.grpc = grpc.aio.server(options=options)
-        add_to_server(ScopeService(self.decider), self.grpc, SERVICE, self.metrics, self.admission,
+        add_to_server(ScopeService(self.decider, self.verifier), self.grpc, SERVICE, self.metrics, self.admission,
                       tracing=self.tracing)
         self.gateway = GatewayConfig.from_server_config(config)
-        add_to_server(ExtAuthzService(self.decider, self.gateway), self.grpc, EXT_AUTHZ_SERVICE, self.metrics,
-                      self.admission, tracing=self.tracing, carrier=ExtAuthzService.trace_carrier)
+        add_to_server(ExtAuthzService(self.decider, self.gateway, self.verifier), self.grpc, EXT_AUTHZ_SERVICE,
+                      self.metrics, self.admission, tracing=self.tracing, carrier=ExtAuthzService.trace_carrier)
         self.forward_auth: HttpFrontEnd | None = None
         if config.forward_auth_port:
             self.forward_auth = HttpFrontEnd("forward-auth", config.forward_auth_host, config.forward_auth_port,
                                              HttpLimits.from_server_config(config), config.grace)
-            ForwardAuth(self.decider, self.gateway).install(self.forward_auth)
+            ForwardAuth(self.decider, self.gateway, verifier=self.verifier).install(self.forward_auth)
             if config.authzen:
                 AuthzenRoutes(Authzen(self.decider), config.authzen_pdp_url).add_to(self.forward_auth.add_route)
         add_to_server(self.health, self.grpc, HEALTH_SERVICE, self.metrics, self.admission, exempt=True)
@@ -153,6 +158,8 @@ class Server:
             raise
         if self.reloader is not None:
             self.reloader.start()
+        if self.verifier is not None:
+            await check_available(self.verifier)  # a failure is logged; requests retry it
         if self.tls is not None and self.config.reload_interval > 0:
             self._tls_watch = asyncio.get_running_loop().create_task(self._watch_tls(self.tls), name="tls-reload")
         for name in ("", SERVICE_NAME):  # readiness: listening with a catalog loaded
@@ -179,6 +186,8 @@ class Server:
         """Reload the catalog file and TLS files now (SIGHUP); True when a new catalog is serving."""
         if self.tls is not None:
             self.tls.reload(force=True)
+        if self.verifier is not None:
+            self.verifier.clear()
         if self.reloader is None:
             log.info("catalog reload (%s): serving the embedded catalog, nothing to reload", cause)
             return False
@@ -197,6 +206,8 @@ class Server:
         if self._tls_watch is not None:
             self._tls_watch.cancel()
         self.metrics.stop_http()
+        if self.verifier is not None:
+            await self.verifier.close()
         if self.decision_log is not None:
             self.decision_log.close()
         await asyncio.to_thread(tracing.stop, self.tracing)

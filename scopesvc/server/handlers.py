@@ -6,7 +6,8 @@ are added with `add_to_server`, which wraps each unary method so that:
 - a body protobuf cannot parse (invalid UTF-8, corrupt bytes) reaches no servicer: it is
   INVALID_ARGUMENT naming `request`, where grpcio would answer UNKNOWN (a server fault);
 - beyond the admission limit the call is refused with RESOURCE_EXHAUSTED before any work;
-- `RequestError` becomes INVALID_ARGUMENT with a `google.rpc.BadRequest` detail; any other
+- `RequestError` becomes INVALID_ARGUMENT with a `google.rpc.BadRequest` detail;
+  `TokensUnavailable` (no usable keys or introspection) UNAVAILABLE; any other
   exception is logged and becomes INTERNAL - never an allow or a deny;
 - grpc_server_started/handled/handling_seconds are counted, in series looked up once per method and code;
 - methods are added as generic handlers, never registered (`GenericOnly` says why).
@@ -27,6 +28,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -39,6 +41,7 @@ from grpc_status import rpc_status
 
 from ..ops.metrics import Metrics, RpcMetrics
 from ..policy import RequestError
+from ..tokens import TokensUnavailable
 from .admission import Admission
 
 if TYPE_CHECKING:
@@ -119,12 +122,16 @@ def _unary(body: Body, name: str, recorder: RpcMetrics,
                 reason = str(exc) or "malformed protobuf message"
                 raise RequestError("request", f"cannot parse the request message: {reason}") from None
             result = body(request, context)
-            if is_async:
+            if is_async or result.__class__ is CoroutineType:  # a sync method may hand back work that awaits
                 result = await result
             return result if result.__class__ is bytes else serialize(result)
         except RequestError as exc:
             code = grpc.StatusCode.INVALID_ARGUMENT
             await context.abort_with_status(invalid_argument_status(exc))
+        except TokensUnavailable as exc:
+            code = grpc.StatusCode.UNAVAILABLE
+            log.warning("%s: %s", name, exc)
+            await context.abort(code, f"cannot verify the token now: {exc}")
         except grpc.aio.AbortError:
             if code is OK:  # the servicer aborted (e.g. health Check of an unknown service)
                 code = context.code() or UNKNOWN

@@ -1,6 +1,7 @@
 """The `scopesvc.v1.ScopeService` gRPC servicer: a thin adapter over the policy engine.
 
-Each RPC reads the current engine once, so a catalog reload mid-request cannot give it a mix
+Check takes a Token, or a raw bearer token it verifies first (`tokens.Verifier`); an
+unreachable key source is UNAVAILABLE. Each RPC reads the current engine once, so a catalog reload mid-request cannot give it a mix
 of two catalogs. Register it with `handlers.add_to_server`, which maps `RequestError` to
 INVALID_ARGUMENT (with a `google.rpc.BadRequest` detail) and any other failure to INTERNAL,
 never an allow or a deny.
@@ -8,11 +9,15 @@ never an allow or a deny.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
+from typing import Any
+
 import grpc
 
 from .. import convert
 from ..decider import Decider, EngineRef, Outcome
-from ..policy import Decision, RequestError
+from ..policy import Decision, RequestError, Token
+from ..tokens import Verification, Verifier
 from ..v1 import scopesvc_pb2 as pb
 from ..v1 import scopesvc_pb2_grpc as pb_grpc
 
@@ -49,19 +54,43 @@ class SerializedAnswers:
 class ScopeService(pb_grpc.ScopeServiceServicer):
     """Answers scopesvc.v1 RPCs: Check and CheckBatch through `decider`, the rest from its engine."""
 
-    def __init__(self, decider: Decider) -> None:
+    def __init__(self, decider: Decider, verifier: Verifier | None = None) -> None:
         self.decider = decider
+        self.verifier = verifier
         self.ref: EngineRef = decider.ref
         self.answers = SerializedAnswers()
 
-    def Check(self, request: pb.CheckRequest, context: grpc.aio.ServicerContext) -> bytes | pb.CheckResponse:
+    def Check(self, request: pb.CheckRequest,
+              context: grpc.aio.ServicerContext) -> bytes | pb.CheckResponse | Coroutine[Any, Any, bytes | pb.CheckResponse]:
+        """Synchronous unless a bearer token must be verified with I/O (then a coroutine the handler awaits)."""
         token, method, path = convert.check_args(request)
-        return self.answers.get(self.decider.decide(token, method, path, rpc="Check"))
+        if token.__class__ is not str:
+            return self.answers.get(self.decider.decide(token, method, path, rpc="Check"))  # type: ignore[arg-type]
+        verifier = self._verifier()
+        verification = verifier.cached(token)  # type: ignore[arg-type]
+        if verification is not None:
+            return self.answers.get(self.decider.decide_verified(verification, method, path, rpc="Check"))
+        return self._check_bearer(verifier, token, method, path)  # type: ignore[arg-type]
 
-    def CheckBatch(self, request: pb.CheckBatchRequest, context: grpc.aio.ServicerContext) -> pb.CheckBatchResponse:
+    async def _check_bearer(self, verifier: Verifier, credential: str, method: str,
+                            path: str) -> bytes | pb.CheckResponse:
+        verification = await verifier.verify(credential)
+        return self.answers.get(self.decider.decide_verified(verification, method, path, rpc="Check"))
+
+    def _verifier(self) -> Verifier:
+        if self.verifier is None:
+            raise RequestError("bearer_token", "this server verifies no bearer tokens: configure --jwt-issuer")
+        return self.verifier
+
+    async def CheckBatch(self, request: pb.CheckBatchRequest, context: grpc.aio.ServicerContext) -> pb.CheckBatchResponse:
         if len(request.checks) > convert.MAX_BATCH:
             raise RequestError("checks", f"at most {convert.MAX_BATCH} checks, got {len(request.checks)}")
-        args = [convert.check_args(check, f"checks[{i}].") for i, check in enumerate(request.checks)]
+        args: list[tuple[Token | Verification, str, str]] = []
+        for i, check in enumerate(request.checks):
+            token, method, path = convert.check_args(check, f"checks[{i}].")
+            if isinstance(token, str):
+                token = await self._verifier().resolve(token)
+            args.append((token, method, path))
         outcomes = self.decider.decide_many(args, rpc="CheckBatch")
         return pb.CheckBatchResponse(results=[outcome.response() for outcome in outcomes])
 

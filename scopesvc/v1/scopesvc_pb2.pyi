@@ -36,6 +36,7 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_SUBSCRIPTION_SCOPE_NOT_ALLOWED: _ClassVar[Reason]
     REASON_ROUTE_METHOD_MISMATCH: _ClassVar[Reason]
     REASON_MISSING_TOKEN: _ClassVar[Reason]
+    REASON_INVALID_TOKEN: _ClassVar[Reason]
     REASON_REWRITE_HEADER: _ClassVar[Reason]
     REASON_ALLOWED_PUBLIC: _ClassVar[Reason]
 
@@ -69,6 +70,7 @@ REASON_UNKNOWN_EVENT: Reason
 REASON_SUBSCRIPTION_SCOPE_NOT_ALLOWED: Reason
 REASON_ROUTE_METHOD_MISMATCH: Reason
 REASON_MISSING_TOKEN: Reason
+REASON_INVALID_TOKEN: Reason
 REASON_REWRITE_HEADER: Reason
 REASON_ALLOWED_PUBLIC: Reason
 SUBSCRIPTION_SCOPE_UNSPECIFIED: SubscriptionScope
@@ -98,14 +100,16 @@ class ScopeSet(_message.Message):
     def __init__(self, scopes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CheckRequest(_message.Message):
-    __slots__ = ("token", "method", "path")
+    __slots__ = ("token", "method", "path", "bearer_token")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
+    BEARER_TOKEN_FIELD_NUMBER: _ClassVar[int]
     token: Token
     method: str
     path: str
-    def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ..., method: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+    bearer_token: str
+    def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., bearer_token: _Optional[str] = ...) -> None: ...
 
 class DenyResponse(_message.Message):
     __slots__ = ("http_status", "www_authenticate", "body")

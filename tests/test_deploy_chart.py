@@ -73,7 +73,7 @@ def rendered() -> dict[str, dict[str, dict]]:
 
 def test_values_sets_cover_the_deployments():
     assert set(VALUES) >= {"defaults", "sidecar", "autoscaling", "tls", "existing-configmap", "servicemonitor",
-                           "workers", "observability"}
+                           "workers", "observability", "tokens"}
 
 
 @pytest.mark.parametrize("name", sorted(VALUES))
@@ -357,3 +357,38 @@ def test_notes_say_how_to_point_gateways_at_it(tmp_path):
     assert "workers" not in central
     assert "ports 9464..9466 (the ServiceMonitor scrapes them all)" in notes(CHART / "ci" / "workers-values.yaml")
     assert "metrics.serviceMonitor.enabled=true to scrape every worker" in notes(sets=("workers=3",))
+
+
+def test_token_issuers_become_jwt_issuers_with_secrets_as_mounted_files(rendered):
+    """Every file an issuer names is mounted read-only from the ConfigMap or Secret the values reference."""
+    docs = rendered["tokens"]
+    container = scopesvc_container(docs)
+    config = resolve(build_parser().parse_args(container["args"]), environ={})
+    assert config.scope_source == "bearer"
+    first, second = config.jwt_issuers
+    assert first["introspection_endpoint"] == "discover" and first["client_id"] == "scopesvc"
+    assert second["scope_claim"] == "realm_access.roles" and second["algorithms"] == ["ES256"]
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod(docs)["volumes"]}
+    for path in (first["client_secret_file"], second["jwks_file"]):
+        directory, name = path.rsplit("/", 1)
+        mount = mounts[directory]
+        assert mount["readOnly"]
+        source = volumes[mount["name"]]
+        assert [item["path"] for item in (source.get("secret") or source["configMap"])["items"]] == [name]
+    assert volumes[mounts[first["client_secret_file"].rsplit("/", 1)[0]]["name"]]["secret"]["secretName"] == \
+        "scopesvc-introspection"
+
+
+@pytest.mark.parametrize("sets, complaint", [
+    (("tokens.issuers[0].issuer=https://a", "tokens.issuers[0].audiences[0]=x",
+      "tokens.issuers[0].introspection.clientId=c", "tokens.issuers[0].introspection.clientSecret=inline"),
+     "clientSecret"),
+    (("tokens.issuers[0].issuer=https://a",), "audiences"),
+    (("tokens.scopeSource=cookie",), "scopeSource"),
+    (("tokens.issuers[0].issuer=https://a", "tokens.issuers[0].audiences[0]=x",
+      "tokens.issuers[0].algorithms[0]=none"), "algorithms"),
+])
+def test_schema_rejects_inline_secrets_and_unsafe_token_values(sets, complaint):
+    result = helm("template", "gw", str(CHART), *[f"--set={s}" for s in sets], check=False)
+    assert result.returncode != 0 and complaint in result.stderr, result.stderr

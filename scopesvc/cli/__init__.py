@@ -17,10 +17,10 @@ from importlib import metadata
 
 from ..ops import config as server_config
 from ..policy import CatalogError, RequestError
-from . import catalog, decide, serve
+from . import catalog, decide, serve, token
 from .common import EXIT_USAGE, UsageError, json_parent
 
-COMMANDS = (serve, decide, catalog)
+COMMANDS = (serve, decide, catalog, token)
 EXIT_CLOSED_PIPE = 128 + 13  # what a shell reports for a command killed by SIGPIPE
 
 

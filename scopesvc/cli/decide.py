@@ -7,6 +7,8 @@ from typing import Any
 
 from .. import convert
 from ..policy import TokenFormat
+from ..policy.engine import invalid_token
+from . import token as bearer
 from .common import EXIT_ALLOW, EXIT_DENY, UsageError, add_catalog, add_token, emit, scopes, token
 from .common import engine as engine_of
 
@@ -15,7 +17,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     engine = engine_of(args)
     if args.no_token and (args.scope or args.issued_at or args.format != "auto"):
         raise UsageError("--no-token takes no token flags (-s, --format, --issued-at)")
-    decision = engine.check(None if args.no_token else token(args), args.method, args.path)
+    if args.bearer is not None:
+        if args.no_token or args.scope or args.issued_at or args.format != "auto" or args.kind != "unspecified":
+            raise UsageError("--bearer gives the token: no --no-token, --scope, --format, --issued-at or --kind")
+        verification = bearer.verify(args, args.bearer)
+        decision = (engine.check(verification.token, args.method, args.path) if verification.token is not None
+                    else invalid_token(verification.description))
+    else:
+        decision = engine.check(None if args.no_token else token(args), args.method, args.path)
+    if args.bearer is not None:
+        if args.scope or args.issued_at or args.format != "auto" or args.kind != "unspecified":
+            raise UsageError("--bearer gives the token: no --scope, --format, --issued-at or --kind with it")
+        verification = bearer.verify(args, args.bearer)
+        decision = (engine.check(verification.token, args.method, args.path) if verification.token is not None
+                    else invalid_token(verification.description))
+    else:
+        decision = engine.check(token(args), args.method, args.path)
     response = convert.check_response(decision, engine.catalog.revision)
     verdict = "ALLOW" if decision.allowed else "DENY"
     lines = [f"{verdict} {decision.endpoint_key or f'{args.method} {args.path}'}: {decision.message}"]
@@ -105,6 +122,10 @@ def register(commands: Any, json_flag: argparse.ArgumentParser) -> None:
     check.add_argument("path", help="request path as sent (ids, query) or the endpoint template")
     add_token(check)
     check.add_argument("--no-token", action="store_true", help="the request carries no credentials at all")
+    check.add_argument("--bearer", metavar="TOKEN",
+                       help="decide for this access token, verified with the configured issuers (the "
+                            "`scopesvc serve` --jwt-* options, variables or --config file)")
+    bearer.add_issuer_options(check)
     add_catalog(check)
     check.set_defaults(func=cmd_check)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -238,11 +238,14 @@ def _yaml_list(f: dataclasses.Field) -> Callable[[str], tuple[Any, ...]]:
     return convert
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add `--config` and one flag per field; unset flags stay absent so lower layers show through."""
+def add_arguments(parser: argparse.ArgumentParser, names: Collection[str] | None = None) -> None:
+    """Add `--config` and one flag per field (or per field in `names`); unset flags stay absent so lower
+    layers show through."""
     parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
                         help=f"YAML file of options (keys as the flags, without '--'); env {ENV_PREFIX}CONFIG")
     for name, f in FIELDS.items():
+        if names is not None and name not in names:
+            continue
         default = _default(f)
         shown = repr(default) if isinstance(default, str) else default
         help_text = f"{f.metadata['help']} (default {shown}; env {env_name(name)})"

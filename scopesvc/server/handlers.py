@@ -69,9 +69,11 @@ def invalid_argument_status(error: RequestError) -> grpc.Status:
 
 
 def _traced(body: Body, service: str, method: str, tracing: Tracing, carrier: Carrier | None) -> Body:
-    """`body` inside a SERVER span named as the gRPC semantic conventions say: `service/method`."""
-    if inspect.iscoroutinefunction(body):
-        raise ValueError(f"{body.__qualname__}: only synchronous methods are traced")
+    """`body` inside a SERVER span named as the gRPC semantic conventions say: `service/method`.
+
+    A body that is async, or hands back a coroutine (Check verifying a bearer token), keeps its
+    span open until that coroutine is done.
+    """
     name = f"{service}/{method}"
     attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
 
@@ -79,16 +81,40 @@ def _traced(body: Body, service: str, method: str, tracing: Tracing, carrier: Ca
         metadata = dict(context.invocation_metadata() or ())
         if carrier is not None and "traceparent" not in metadata:
             metadata = carrier(request)
-        with tracing.server(name, metadata, attributes) as span:
-            try:
-                result = body(request, context)
-            except RequestError:
-                span.set_attribute("rpc.grpc.status_code", grpc.StatusCode.INVALID_ARGUMENT.value[0])
-                raise
-            span.set_attribute("rpc.grpc.status_code", 0)
-            return result
+        scope = tracing.server(name, metadata, attributes)
+        span = scope.__enter__()
+        try:
+            result = body(request, context)
+        except BaseException as exc:
+            _end_span(scope, span, exc)
+            raise
+        if result.__class__ is CoroutineType:
+            return _traced_await(scope, span, result)
+        _end_span(scope, span, None)
+        return result
 
     return traced
+
+
+async def _traced_await(scope: Any, span: Any, pending: Awaitable[Any]) -> Any:
+    try:
+        result = await pending
+    except BaseException as exc:
+        _end_span(scope, span, exc)
+        raise
+    _end_span(scope, span, None)
+    return result
+
+
+def _end_span(scope: Any, span: Any, exc: BaseException | None) -> None:
+    """Record the gRPC status the handler will answer with, and close the span."""
+    if exc is None:
+        span.set_attribute("rpc.grpc.status_code", 0)
+    elif isinstance(exc, RequestError):
+        span.set_attribute("rpc.grpc.status_code", grpc.StatusCode.INVALID_ARGUMENT.value[0])
+    elif isinstance(exc, TokensUnavailable):
+        span.set_attribute("rpc.grpc.status_code", grpc.StatusCode.UNAVAILABLE.value[0])
+    scope.__exit__(None if exc is None else type(exc), exc, None if exc is None else exc.__traceback__)
 
 
 def _unary(body: Body, name: str, recorder: RpcMetrics,

@@ -104,11 +104,13 @@ def wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
 class Process:
     """A child process that lives as long as the fixture holding it (Envoy needs a live parent)."""
 
-    def __init__(self, argv: list[str], log: Path, ports: list[int], on_stop: Callable[[], None] | None = None) -> None:
+    def __init__(self, argv: list[str], log: Path, ports: list[int], on_stop: Callable[[], None] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.log = log
         self.on_stop = on_stop
         self.handle = log.open("wb")
-        self.popen = subprocess.Popen(argv, stdout=self.handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.popen = subprocess.Popen(argv, stdout=self.handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      env=None if env is None else os.environ | env)
         try:
             for port in ports:
                 wait_for_port(port, self.popen, log)
@@ -337,7 +339,9 @@ def start_envoy(tmp: Path, scopesvc_port: int, upstream_port: int, keys: Keys,
     return Process(argv, tmp / "envoy.log", [port]), port
 
 
-def start_nginx(tmp: Path, forward_auth_port: int, upstream_port: int, authenticator_port: int) -> tuple[Process, int]:
+def start_nginx(tmp: Path, forward_auth_port: int, upstream_port: int, authenticator_port: int | None = None,
+                template: str = "nginx.conf") -> tuple[Process, int]:
+    """NGINX with docs/gateways/`template`; the authenticator port and scope-check socket when it has them."""
     binary = nginx_binary()
     port = free_port()
     tmp.chmod(0o755)  # NGINX workers may run as another user when the tests run as root
@@ -346,10 +350,11 @@ def start_nginx(tmp: Path, forward_auth_port: int, upstream_port: int, authentic
     sockets = Path(tempfile.mkdtemp(prefix="scopesvc-nginx-"))
     if os.geteuid() == 0:
         os.chown(sockets, pwd.getpwnam("nobody").pw_uid, -1)  # NGINX's default worker user
-    (tmp / "api.conf").write_text(render(DOCS / "nginx.conf", {
-        "NGINX_PORT": port, "SCOPESVC_FORWARD_AUTH_PORT": forward_auth_port, "UPSTREAM_PORT": upstream_port,
-        "AUTHENTICATOR_PORT": authenticator_port, "SCOPE_CHECK_SOCKET": sockets / "scope-check.sock",
-    }))
+    values: dict[str, Any] = {"NGINX_PORT": port, "SCOPESVC_FORWARD_AUTH_PORT": forward_auth_port,
+                              "UPSTREAM_PORT": upstream_port}
+    if authenticator_port is not None:
+        values |= {"AUTHENTICATOR_PORT": authenticator_port, "SCOPE_CHECK_SOCKET": sockets / "scope-check.sock"}
+    (tmp / "api.conf").write_text(render(DOCS / template, values))
     temp_paths = "".join(f"    {kind}_temp_path {tmp}/{kind};\n"
                          for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     (tmp / "nginx.conf").write_text(
@@ -362,14 +367,14 @@ def start_nginx(tmp: Path, forward_auth_port: int, upstream_port: int, authentic
 
 
 def start_traefik(tmp: Path, forward_auth_port: int, upstream_port: int,
-                  authenticator_port: int) -> tuple[Process, int]:
+                  authenticator_port: int | None = None, template: str = "traefik.yaml") -> tuple[Process, int]:
     binary = traefik_binary()
     port = free_port()
     dynamic = tmp / "dynamic.yaml"
-    dynamic.write_text(render(DOCS / "traefik.yaml", {
-        "SCOPESVC_FORWARD_AUTH_PORT": forward_auth_port, "UPSTREAM_PORT": upstream_port,
-        "AUTHENTICATOR_PORT": authenticator_port,
-    }))
+    values: dict[str, Any] = {"SCOPESVC_FORWARD_AUTH_PORT": forward_auth_port, "UPSTREAM_PORT": upstream_port}
+    if authenticator_port is not None:
+        values["AUTHENTICATOR_PORT"] = authenticator_port
+    dynamic.write_text(render(DOCS / template, values))
     argv = [binary, f"--entryPoints.web.address=127.0.0.1:{port}", f"--providers.file.filename={dynamic}",
             "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false", "--log.level=ERROR"]
     process = Process(argv, tmp / "traefik.log", [port])

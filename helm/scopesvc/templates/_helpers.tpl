@@ -171,8 +171,69 @@ AuthZEN switch as variables, then extraEnv, whose entries come last and so win.
 - --forward-auth-host=0.0.0.0
 - --forward-auth-port={{ .Values.server.forwardAuthPort }}
 {{- end }}
+{{- with .Values.tokens.scopeSource }}
+- --scope-source={{ . }}
+{{- end }}
+{{- if .Values.tokens.issuers }}
+- {{ printf "--jwt-issuers=%s" (include "scopesvc.jwtIssuers" .) | quote }}
+- --token-cache-size={{ .Values.tokens.cacheSize }}
+- --token-cache-ttl={{ .Values.tokens.cacheTtl }}
+{{- end }}
 {{- with .Values.extraArgs }}
 {{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The trusted issuers as the JSON list `--jwt-issuers` takes. Secrets and JWKS are files in the
+volumes below (scopesvc.tokenVolumes): secrets never appear in values or arguments.
+*/}}
+{{- define "scopesvc.jwtIssuers" -}}
+{{- $out := list }}
+{{- range $i, $issuer := .Values.tokens.issuers }}
+{{- $dir := printf "/etc/scopesvc/tokens/%d" $i }}
+{{- $entry := dict "issuer" $issuer.issuer "audience" $issuer.audiences }}
+{{- with $issuer.jwksUri }}{{ $_ := set $entry "jwks_uri" . }}{{ end }}
+{{- with $issuer.jwks }}{{ $_ := set $entry "jwks_file" (printf "%s/jwks/%s" $dir (.key | default "jwks.json")) }}{{ end }}
+{{- with $issuer.algorithms }}{{ $_ := set $entry "algorithms" . }}{{ end }}
+{{- if hasKey $issuer "leeway" }}{{ $_ := set $entry "leeway" $issuer.leeway }}{{ end }}
+{{- if $issuer.requireTyp }}{{ $_ := set $entry "require_typ" true }}{{ end }}
+{{- with $issuer.scopeClaim }}{{ $_ := set $entry "scope_claim" . }}{{ end }}
+{{- with $issuer.kindClaim }}{{ $_ := set $entry "kind_claim" . }}{{ end }}
+{{- with $issuer.legacyClaim }}{{ $_ := set $entry "legacy_claim" . }}{{ end }}
+{{- with $issuer.hmacSecret }}
+{{- $_ := set $entry "hmac_secret_file" (printf "%s/hmac/%s" $dir (.key | default "secret")) }}
+{{- end }}
+{{- with $issuer.introspection }}
+{{- $_ := set $entry "introspection_endpoint" (.endpoint | default "discover") }}
+{{- $_ := set $entry "client_id" .clientId }}
+{{- $_ := set $entry "client_secret_file" (printf "%s/introspection/%s" $dir (.secretKey | default "client-secret")) }}
+{{- $_ := set $entry "auth_method" (.authMethod | default "client_secret_basic") }}
+{{- end }}
+{{- $out = append $out $entry }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/* Each issuer's JWKS ConfigMap and Secrets, as (volume name, mount path, volume source) entries. */}}
+{{- define "scopesvc.tokenVolumes" -}}
+{{- range $i, $issuer := .Values.tokens.issuers }}
+{{- $dir := printf "/etc/scopesvc/tokens/%d" $i }}
+{{- with $issuer.jwks }}
+- name: {{ printf "tokens-%d-jwks" $i }}
+  mountPath: {{ $dir }}/jwks
+  source: {configMap: {name: {{ .configMap | quote }}, items: [{key: {{ .key | default "jwks.json" | quote }}, path: {{ .key | default "jwks.json" | quote }}}]}}
+{{- end }}
+{{- with $issuer.hmacSecret }}
+- name: {{ printf "tokens-%d-hmac" $i }}
+  mountPath: {{ $dir }}/hmac
+  source: {secret: {secretName: {{ .secretName | quote }}, items: [{key: {{ .key | default "secret" | quote }}, path: {{ .key | default "secret" | quote }}}]}}
+{{- end }}
+{{- with $issuer.introspection }}
+- name: {{ printf "tokens-%d-introspection" $i }}
+  mountPath: {{ $dir }}/introspection
+  source: {secret: {secretName: {{ .secretName | quote }}, items: [{key: {{ .secretKey | default "client-secret" | quote }}, path: {{ .secretKey | default "client-secret" | quote }}}]}}
+{{- end }}
 {{- end }}
 {{- end }}
 

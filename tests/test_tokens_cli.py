@@ -27,7 +27,7 @@ def jwks(key: SigningKey, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def scopesvc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "scopesvc", *args], capture_output=True, text=True, timeout=60,
+    return subprocess.run([sys.executable, "-m", "scopesvc", *args], capture_output=True, text=True, timeout=60, check=False,
                           env={"PATH": "/usr/bin:/bin"})
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import convert
 from ..policy import TokenFormat
+from ..policy.catalog import SUBSCRIPTION_SCOPES
 from ..policy.engine import invalid_token
 from . import token as bearer
 from .common import EXIT_ALLOW, EXIT_DENY, UsageError, add_catalog, add_token, emit, scopes, token

@@ -7,7 +7,6 @@ from typing import Any
 
 from .. import convert
 from ..policy import TokenFormat
-from ..policy.catalog import SUBSCRIPTION_SCOPES
 from ..policy.engine import invalid_token
 from . import token as bearer
 from .common import EXIT_ALLOW, EXIT_DENY, UsageError, add_catalog, add_token, emit, scopes, token
@@ -26,14 +25,6 @@ def cmd_check(args: argparse.Namespace) -> int:
                     else invalid_token(verification.description))
     else:
         decision = engine.check(None if args.no_token else token(args), args.method, args.path)
-    if args.bearer is not None:
-        if args.scope or args.issued_at or args.format != "auto" or args.kind != "unspecified":
-            raise UsageError("--bearer gives the token: no --scope, --format, --issued-at or --kind with it")
-        verification = bearer.verify(args, args.bearer)
-        decision = (engine.check(verification.token, args.method, args.path) if verification.token is not None
-                    else invalid_token(verification.description))
-    else:
-        decision = engine.check(token(args), args.method, args.path)
     response = convert.check_response(decision, engine.catalog.revision)
     verdict = "ALLOW" if decision.allowed else "DENY"
     lines = [f"{verdict} {decision.endpoint_key or f'{args.method} {args.path}'}: {decision.message}"]

@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import Any
 import aiohttp
 import jwt
 from cachetools import TLRUCache
-from jwt.utils import base64url_decode
+from jwt.utils import base64url_decode, base64url_encode
 
 from ..ops.metrics import Metrics
 from ..policy import RequestError, Token
@@ -101,7 +102,21 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 class _StrictJWS(jwt.PyJWS):
-    """PyJWS that refuses a header with a duplicate member."""
+    """PyJWS that refuses a header with a duplicate member, and reads segments at C speed.
+
+    PyJWT checks each segment's alphabet character by character in Python (about 1 us per 100
+    characters, most of an RS256 verification); compact JWS segments are unpadded base64url
+    (RFC 7515 section 2), which one regular expression checks. Non-canonical encodings stay refused.
+    """
+
+    @staticmethod
+    def _decode_base64url_segment(segment: bytes, name: str) -> bytes:
+        if _SEGMENT.fullmatch(segment) is None or len(segment) % 4 == 1:
+            raise jwt.DecodeError(f"Invalid {name} padding")
+        decoded = base64url_decode(segment)
+        if base64url_encode(decoded) != segment:
+            raise jwt.DecodeError(f"Invalid {name} padding")
+        return decoded
 
     def _load(self, token: str | bytes) -> Any:
         loaded = super()._load(token)
@@ -127,6 +142,7 @@ class _StrictJWT(jwt.PyJWT):
         return payload
 
 
+_SEGMENT = re.compile(rb"[A-Za-z0-9_-]*")
 _JWT = _StrictJWT()
 _UNVERIFIED = {"verify_signature": False}
 
@@ -213,10 +229,10 @@ class Verifier:
 
     async def _verify_jwt(self, credential: str) -> Verification:
         try:
-            header = _JWT._jws.get_unverified_header(credential)
-            claims = _JWT.decode(credential, options=_UNVERIFIED)
+            unverified = _JWT.decode_complete(credential, options=_UNVERIFIED)
         except jwt.PyJWTError:
             return Verification("malformed", UNKNOWN_ISSUER)
+        header, claims = unverified["header"], unverified["payload"]
         issuer = self.issuers.get(claims.get("iss")) if isinstance(claims.get("iss"), str) else None
         if issuer is None:
             return Verification("wrong_issuer", UNKNOWN_ISSUER)

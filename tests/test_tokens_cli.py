@@ -65,3 +65,15 @@ def test_check_with_a_bearer_token(key: SigningKey, jwks: Path) -> None:
     assert answer["reason"] == "REASON_INVALID_TOKEN" and answer["deny"]["http_status"] == 401
     both = scopesvc("check", "GET", "/users/me", "--bearer", "x.y.z", "--scope", "users:read", *issuer_flags(jwks))
     assert both.returncode == 2 and "--bearer" in both.stderr
+
+
+@pytest.mark.parametrize("flags, complaint", [
+    (["--scope-source", "bearer"], "bearer needs a trusted issuer"),
+    (["--jwt-issuer", ISSUER], "at least one accepted audience"),
+    (["--jwt-issuer", ISSUER, "--jwt-audience", "a", "--jwt-algorithms", "HS256"], "explicit secret"),
+    (["--jwt-issuer", ISSUER, "--jwt-audience", "a", "--jwt-algorithms", "none"], "not none"),
+    (["--jwt-issuers", "[{issuer: https://a, audience: x}, {issuer: https://a, audience: y}]"], "listed twice"),
+])
+def test_serve_refuses_unsafe_or_incomplete_issuer_configuration(flags: list[str], complaint: str) -> None:
+    done = scopesvc("serve", "--port", "0", "--metrics-port", "0", *flags)
+    assert done.returncode == 2 and complaint in done.stderr and "Traceback" not in done.stderr, done.stderr

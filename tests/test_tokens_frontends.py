@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +25,7 @@ from scopesvc.v1 import scopesvc_pb2 as pb
 from scopesvc.v1 import scopesvc_pb2_grpc as pb_grpc
 from tests.conftest import RunningServer
 from tests.helpers import bad_request_field, token
+from tests.ops_helpers import promtool
 from tests.test_gateway_ext_authz import check_request
 
 from .token_helpers import AUDIENCE, KeyServer, SigningKey, claims
@@ -185,6 +187,10 @@ def test_metrics_and_decision_log_treat_verified_tokens_like_any_decision(
         text = generate_latest(server.server.metrics.registry).decode()
         assert 'scopesvc_decisions_total{reason="INVALID_TOKEN",result="deny",rpc="Check"} 1.0' in text
         assert f'scopesvc_token_verifications_total{{issuer="{issuer.issuer}",result="expired"}} 1.0' in text
+        assert f'scopesvc_jwks_fetches_total{{issuer="{issuer.issuer}",result="ok"}} 1.0' in text
+        lint = subprocess.run([promtool(), "check", "metrics"], input=text, capture_output=True, text=True,
+                              timeout=30, check=False)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
     finally:
         server.close()
     records = [json.loads(line) for line in log.read_text().splitlines()]

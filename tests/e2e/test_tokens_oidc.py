@@ -78,7 +78,7 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenIdProvide
     tmp = tmp_path_factory.mktemp("oidc")
     env = {"OIDC_PROVIDER": str(module), "PORT": str(port), "APP_SECRET": APP_SECRET,
            "SCOPESVC_SECRET": SCOPESVC_SECRET, "NODE_NO_WARNINGS": "1"}
-    process = Process([node, str(HERE / "oidc" / "provider.mjs")], tmp / "provider.log", [port], env)
+    process = Process([node, str(HERE / "oidc" / "provider.mjs")], tmp / "provider.log", [port], env=env)
     yield OpenIdProvider(process, f"http://127.0.0.1:{port}")
     process.stop()
 
@@ -140,9 +140,10 @@ def gateways(scopesvc: Scopesvc, upstream: Upstream, tmp_path_factory: pytest.Te
     try:
         for name, start in {
             "envoy": lambda where: start_envoy_bearer(where, scopesvc.grpc_port, upstream.port),
-            "nginx": lambda where: start_nginx(where, scopesvc.forward_auth_port, upstream.port, "nginx-bearer.conf"),
+            "nginx": lambda where: start_nginx(where, scopesvc.forward_auth_port, upstream.port,
+                                               template="nginx-bearer.conf"),
             "traefik": lambda where: start_traefik(where, scopesvc.forward_auth_port, upstream.port,
-                                                   "traefik-bearer.yaml"),
+                                                   template="traefik-bearer.yaml"),
         }.items():
             (tmp / name).mkdir()
             started[name] = start(tmp / name)

@@ -171,6 +171,9 @@ def test_gateway_with_the_bearer_source(gateway: str, gateways: dict[str, int], 
     assert missing.status == 401
     in_query = send(port, "GET", f"/users/me?access_token={provider.token(API)}")  # RFC 6750 2.1 only
     assert in_query.status == 401
+    rewritten = send(port, "GET", "/users/me", {"authorization": f"Bearer {provider.token(API)}",
+                                                "x-http-method-override": "DELETE"})
+    assert rewritten.status in (400, 403)  # scopesvc sees the rewrite header through every gateway
 
 
 def test_key_rotation_during_load_fails_no_request(provider: OpenIdProvider, stub: Any) -> None:

@@ -21,6 +21,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import core, envoy, grpc, http
+from . import core, envoy, grpc, http, tokens
 
-SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (core, grpc, envoy, http)}
+SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (core, grpc, envoy, http, tokens)}

@@ -31,7 +31,7 @@ from multidict import CIMultiDictProxy
 
 from ..decider import Decider
 from ..policy import RequestError, Token
-from ..tokens import TokensUnavailable, Verifier
+from ..tokens import TokensUnavailable, Verification, Verifier
 from .attributes import Answer, GatewayConfig, bearer_now, decide, decide_verified, token_from_header
 from .http import HttpFrontEnd, bad_request, reply
 
@@ -105,32 +105,40 @@ class ForwardAuth:
         scopes = header(request.headers, self.config.scope_header)
         return None if scopes is None else token_from_header(scopes, self.config)
 
-    async def answer(self, request: web.Request, method: str, uri: str) -> Answer:
-        """The decision on the request's token: the verified bearer token, or the token source's."""
-        headers = request.headers
+    async def token_of(self, request: web.Request) -> Token | Verification | None:
+        """The request's token: the verified bearer credential (verified here, with I/O when not cached),
+        or the token source's. None when the request carries none."""
         if self.verifier is None:
-            token = await self.token(request)
-            return decide(self.decider, token, method, uri, self.config, rpc="forward_auth", headers=headers)
-        credential, verification = bearer_now(self.verifier, header(headers, "authorization"))
+            return await self.token(request)
+        credential, verification = bearer_now(self.verifier, header(request.headers, "authorization"))
         if credential is not None and verification is None:
             verification = await self.verifier.verify(credential)  # TokensUnavailable: 503
-        return decide_verified(self.decider, verification, method, uri, self.config, rpc="forward_auth",
-                               headers=headers)
+        return verification
 
-    async def traced(self, request: web.Request, method: str, uri: str) -> Answer:
-        """`answer`; with tracing on, in a SERVER span that continues the trace context of the request."""
+    def decide(self, token: Token | Verification | None, method: str, uri: str,
+               headers: CIMultiDictProxy[str]) -> Answer:
+        """The answer; with tracing on, in a SERVER span that continues the trace context of `headers`."""
         tracing = self.decider.tracing
         if tracing is None:
-            return await self.answer(request, method, uri)
-        with tracing.server("forward_auth", request.headers, _SPAN_ATTRIBUTES) as span:
-            answer = await self.answer(request, method, uri)
+            return self._decide(token, method, uri, headers)
+        with tracing.server("forward_auth", headers, _SPAN_ATTRIBUTES) as span:
+            answer = self._decide(token, method, uri, headers)
             span.set_attribute("http.response.status_code", answer.status)
             return answer
+
+    def _decide(self, token: Token | Verification | None, method: str, uri: str,
+                headers: CIMultiDictProxy[str]) -> Answer:
+        if self.verifier is not None or isinstance(token, Verification):
+            verification = token if isinstance(token, Verification) else None
+            return decide_verified(self.decider, verification, method, uri, self.config, rpc="forward_auth",
+                                   headers=headers)
+        return decide(self.decider, token, method, uri, self.config, rpc="forward_auth", headers=headers)
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
             method, uri = original_request(request.headers)
-            answer = await self.traced(request, method, uri)
+            token = await self.token_of(request)
+            answer = self.decide(token, method, uri, request.headers)
         except (BadForwardRequest, RequestError) as exc:
             return bad_request(str(exc))
         except TokensUnavailable as exc:

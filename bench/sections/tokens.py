@@ -1,4 +1,4 @@
-"""Bearer-token verification, measured: `python -m bench.tokens [--seconds S] [--rounds R] [--quick]`.
+"""Bearer tokens: what verifying them costs, in process and as Check throughput (`./bench/run tokens`).
 
 In one run, on one machine, with one load generator (h2load) at the same concurrency, in
 alternating rounds so a shared machine's drift hits every target alike:
@@ -10,19 +10,15 @@ alternating rounds so a shared machine's drift hits every target alike:
   (with Cerbos's own verified-token cache, its default).
 
 The decision cache is off everywhere (the bodies repeat; real traffic's ids vary). In process:
-microseconds per uncached verification (RS256, ES256) and per cache hit. Prints JSON; the numbers
-belong in BENCHMARKS.md only when measured on a quiet machine.
+microseconds per uncached verification (RS256, ES256) and per cache hit. Target: the cached bearer
+path at 0.9x the metadata path's throughput or more.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
-import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,14 +31,20 @@ from scopesvc.ops.metrics import Metrics
 from scopesvc.tokens import IssuerConfig, TokenConfig, Verifier
 from scopesvc.v1 import scopesvc_pb2 as pb
 
-from . import h2load, protos, servers, tools
-from .workload import grpc_frame
+from .. import h2load, protos, servers, tools
+from ..context import IN_FLIGHT, Context
+from ..report import HEAD, row, target_rows
+from ..workload import grpc_frame
+
+NAME = "tokens"
+TITLE = "Bearer tokens: verification cost, cached and uncached, beside the metadata path and Cerbos"
+METADATA = "scopesvc metadata path (Token)"
+TARGET = 0.9  # the cached bearer path's throughput against the metadata path's
 
 ISSUER, AUDIENCE = "https://issuer.bench", "https://api.bench"
 METHOD, PATH, SCOPES = "GET", "/users/me", "users:read"
 CHECK = "/scopesvc.v1.ScopeService/Check"
 CERBOS_CHECK = "/cerbos.svc.v1.CerbosService/CheckResources"
-IN_FLIGHT = 64
 
 
 def signing_keys(workdir: Path) -> tuple[dict[str, str], Path]:
@@ -135,20 +137,15 @@ def cerbos_allowed(reply: bytes) -> None:
         raise SystemExit("bench: Cerbos did not allow the benchmark request (JWT in auxData)")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="h2load seconds per target per round")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 1 round of 1 s, fewer in-process calls")
-    cfg = parser.parse_args()
-    if cfg.quick:
-        cfg.seconds, cfg.rounds = 1.0, 1
+def run(ctx: Context) -> dict[str, Any]:
+    settings = ctx.settings
     tools.h2load()
-    result: dict[str, Any] = {"machine": tools.machine(), "versions": tools.versions(), "in_flight": IN_FLIGHT}
-    with tempfile.TemporaryDirectory(prefix="bench-tokens-") as tmp, contextlib.ExitStack() as stack:
-        workdir = Path(tmp)
+    result: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        workdir = ctx.workdir / "tokens"
+        workdir.mkdir(parents=True, exist_ok=True)
         tokens, jwks = signing_keys(workdir)
-        result["verification_us"] = inprocess_us(tokens, jwks, 200 if cfg.quick else 3000)
+        result["verification_us"] = inprocess_us(tokens, jwks, 200 if settings.quick else 3000)
         targets: dict[str, h2load.Load] = {}
         for name, cache in (("cached", 10000), ("uncached", 0)):
             port, metrics_port = servers.free_port(), servers.free_port()
@@ -156,34 +153,58 @@ def main() -> int:
                                                 workdir / f"scopesvc-{name}.log"))
             if name == "cached":
                 metadata = pb.CheckRequest(token=pb.Token(scopes=[SCOPES]), method=METHOD, path=PATH)
-                targets["scopesvc metadata path (Token)"] = load(port, CHECK, metadata.SerializeToString(),
-                                                                allowed_check)
+                targets[METADATA] = load(port, CHECK, metadata.SerializeToString(), allowed_check)
             for alg, token in tokens.items():
                 request = pb.CheckRequest(bearer_token=token, method=METHOD, path=PATH)
                 targets[f"scopesvc bearer {alg} {name}"] = load(port, CHECK, request.SerializeToString(),
                                                                 allowed_check)
-        binary = tools.cerbos()
+        binary = tools.cerbos() if settings.cerbos else None
         if binary is not None:
             grpc_port, http_port = servers.free_port(), servers.free_port()
             stack.enter_context(servers.running(cerbos_cmd(binary, workdir, jwks, grpc_port, http_port), grpc_port,
                                                 workdir / "cerbos.log"))
             targets["Cerbos, RS256 JWT in auxData"] = load(grpc_port, CERBOS_CHECK, cerbos_body(tokens["RS256"]),
                                                           cerbos_allowed)
-        runs: dict[str, list[float]] = {name: [] for name in targets}
-        for _ in range(cfg.rounds):
+        runs: dict[str, list[h2load.Result]] = {name: [] for name in targets}
+        for _ in range(settings.rounds):  # alternating, so the machine's other load hits every target alike
             for name, target in targets.items():
-                measured = h2load.run(name, [target], streams=IN_FLIGHT, seconds=cfg.seconds)
-                if not measured.correct:
-                    raise SystemExit(f"bench: {name}: wrong or failed answers: {measured.bad_bodies[:3]}")
-                runs[name].append(measured.rps)
-        result["rps_median"] = {name: round(statistics.median(values)) for name, values in runs.items()}
-        result["rps_rounds"] = {name: [round(v) for v in values] for name, values in runs.items()}
-    medians = result["rps_median"]
-    base = medians["scopesvc metadata path (Token)"]
-    result["vs_metadata_path"] = {name: round(rps / base, 3) for name, rps in medians.items()}
-    print(json.dumps(result, indent=2))
-    return 0
+                runs[name].append(h2load.run(name, [target], streams=IN_FLIGHT, seconds=settings.seconds))
+    result["runs"] = {name: h2load.merge(name, rounds) for name, rounds in runs.items()}
+    return result
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def correct(results: dict[str, Any]) -> bool:
+    return all(r.correct for r in results["runs"].values())
+
+
+def _ratios(results: dict[str, Any]) -> dict[str, float]:
+    runs = results["runs"]
+    base = runs[METADATA].rps
+    return {name: r.rps / base for name, r in runs.items() if base}
+
+
+def report(results: dict[str, Any], ctx: Context) -> list[str]:
+    us = results["verification_us"]
+    ratios = _ratios(results)
+    cached = [name for name in ratios if name.endswith(" cached")]
+    lines = [
+        ("One endpoint (GET /users/me, users:read), decision cache off; the bearer tokens are verified by "
+         "scopesvc against a local JWKS file. `cached`: scopesvc's verified-token cache on (every request after "
+         "the first a hit); `uncached`: off (every request a first sight). Cerbos verifies the same RS256 JWT "
+         "given in `auxData` (with its own default token cache)."), "",
+        "| in process | µs per token |", "|---|---:|",
+        *[f"| {name} | {value:.1f} |" for name, value in us.items()], "",
+        HEAD, *[row(name, r) for name, r in results["runs"].items()], "",
+        "| against the metadata path | throughput |", "|---|---:|",
+        *[f"| {name} | {ratio:.2f}x |" for name, ratio in ratios.items() if name != METADATA], "",
+    ]
+    lines += target_rows([(f"cached bearer ({name}) >= {TARGET}x the metadata path", f"{ratios[name]:.2f}x",
+                           f"{ratios[name]:.2f}", ratios[name] >= TARGET) for name in cached])
+    return lines
+
+
+def summary(results: dict[str, Any]) -> list[str]:
+    ratios = _ratios(results)
+    return [f"{name}: {value:.1f} us" for name, value in results["verification_us"].items()] + [
+        f"{name}: {r.rps:,.0f} req/s ({ratios.get(name, 0):.2f}x metadata) correct={r.correct}"
+        for name, r in results["runs"].items()]

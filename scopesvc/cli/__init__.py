@@ -15,12 +15,13 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
+from ..export import ExportRefused
 from ..ops import config as server_config
 from ..policy import CatalogError, RequestError
-from . import catalog, decide, serve, token
+from . import catalog, decide, export, serve, token
 from .common import EXIT_USAGE, UsageError, json_parent
 
-COMMANDS = (serve, decide, catalog, token)
+COMMANDS = (serve, decide, catalog, token, export)
 EXIT_CLOSED_PIPE = 128 + 13  # what a shell reports for a command killed by SIGPIPE
 
 
@@ -80,6 +81,8 @@ def _run(parser: argparse.ArgumentParser, arguments: list[str]) -> int:
         return int(args.func(args))
     except CatalogError as exc:
         print(f"scopesvc: {exc}", file=sys.stderr)
+    except ExportRefused as exc:
+        print(f"scopesvc export: {exc}", file=sys.stderr)
     except RequestError as exc:
         print(f"scopesvc: invalid input: {exc}", file=sys.stderr)
     except (UsageError, server_config.ConfigError) as exc:

@@ -1,0 +1,116 @@
+"""`scopesvc export ...`: compile a catalog into data-plane configuration (docs/export.md)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from typing import Any
+
+import yaml
+
+from ..catalog import files as catalog_files
+from ..export import ExportRefused, envoy
+from .common import EXIT_ALLOW, UsageError, add_catalog
+
+
+def _dump(document: Any, header: str) -> str:
+    body = yaml.safe_dump(document, sort_keys=False, width=1_000_000, allow_unicode=False)
+    return "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines()) + body
+
+
+def write_output(text: str, target: str) -> None:
+    """Print, or replace `target` atomically (a rename), so a watching Envoy never reads half a file."""
+    if not target or target == "-":
+        sys.stdout.write(text)
+        return
+    directory = os.path.dirname(os.path.abspath(target))
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".scopesvc-export-")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def jwt_options(args: argparse.Namespace) -> envoy.JwtOptions:
+    try:
+        return envoy.JwtOptions(
+            issuer=args.jwt_issuer, audiences=tuple(args.jwt_audience or ()), jwks_file=args.jwt_jwks_file,
+            jwks_uri=args.jwt_jwks_uri, jwks_cluster=args.jwt_jwks_cluster, payload_key=args.jwt_payload_key,
+            legacy_claim=args.legacy_claim)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_export_envoy(args: argparse.Namespace) -> int:
+    catalog = catalog_files.load(args.catalog)
+    options = jwt_options(args)
+    header = (f"Envoy configuration exported by scopesvc from catalog {catalog.name} revision {catalog.revision}.\n"
+              "It decides as the scopesvc engine does; see docs/export.md.\n")
+    try:
+        if args.lds:
+            document: Any = {"resources": [{
+                "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
+                **envoy.listener(catalog, options, args.listen_port, args.listen_address)}]}
+        elif args.bootstrap:
+            if not args.upstream:
+                raise UsageError("--bootstrap needs --upstream HOST:PORT")
+            document = envoy.bootstrap(catalog, options, args.listen_port, args.upstream, args.listen_address,
+                                       lds_path=args.lds_path)
+        else:
+            header += (f"Set these fields on your HttpConnectionManager (the router goes after http_filters), and\n"
+                       f"the runtime key re2.max_program_size.error_level to at least {envoy.RE2_PROGRAM_SIZE}.\n")
+            document = envoy.connection_manager_settings(catalog, options)
+    except ValueError as exc:
+        if isinstance(exc, ExportRefused):
+            raise
+        raise UsageError(str(exc)) from None
+    write_output(_dump(document, header), args.output)
+    return EXIT_ALLOW
+
+
+def _add_jwt(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jwt-issuer", required=True, metavar="ISS", help="the tokens' issuer (iss)")
+    parser.add_argument("--jwt-audience", action="append", metavar="AUD",
+                        help="an accepted audience (repeat); none given: the audience is not checked")
+    jwks = parser.add_mutually_exclusive_group(required=True)
+    jwks.add_argument("--jwt-jwks-file", default="", metavar="FILE", help="JWKS file Envoy reads")
+    jwks.add_argument("--jwt-jwks-uri", default="", metavar="URL", help="JWKS URL Envoy fetches")
+    parser.add_argument("--jwt-jwks-cluster", default="jwks", metavar="NAME",
+                        help="the Envoy cluster that reaches --jwt-jwks-uri (--bootstrap defines it)")
+    parser.add_argument("--jwt-payload-key", default="jwt_payload", metavar="KEY",
+                        help="metadata key of the verified payload (jwt_authn payload_in_metadata)")
+    parser.add_argument("--legacy-claim", default="", metavar="CLAIM",
+                        help="JWT claim that marks a legacy token when true (as scopesvc serve --legacy-claim)")
+
+
+def register(commands: Any, json_flag: argparse.ArgumentParser) -> None:
+    """Add `export` and its targets to the top-level subparsers."""
+    del json_flag  # exports print configuration, not scopesvc.v1 messages
+    export = commands.add_parser("export", help="compile a catalog into proxy configuration (Envoy)")
+    targets = export.add_subparsers(dest="export_target", required=True, metavar="TARGET")
+    to_envoy = targets.add_parser(
+        "envoy", help="Envoy v3 YAML: jwt_authn + RBAC + local replies, or a whole bootstrap",
+        description="Without --bootstrap or --lds: the HttpConnectionManager fields to set (path handling, "
+                    "local_reply_config, http_filters). Exit 2 when the catalog cannot be exported faithfully.")
+    add_catalog(to_envoy)
+    _add_jwt(to_envoy)
+    mode = to_envoy.add_mutually_exclusive_group()
+    mode.add_argument("--bootstrap", action="store_true", help="a complete runnable Envoy configuration")
+    mode.add_argument("--lds", action="store_true",
+                      help="the listener as an LDS file resource (for a bootstrap made with --lds-path)")
+    to_envoy.add_argument("--listen-port", type=int, default=10000, metavar="PORT", help="the API listener's port")
+    to_envoy.add_argument("--listen-address", default="127.0.0.1", metavar="ADDR", help="the API listener's address")
+    to_envoy.add_argument("--upstream", default="", metavar="HOST:PORT", help="the API behind Envoy (--bootstrap)")
+    to_envoy.add_argument("--lds-path", default="", metavar="FILE",
+                          help="with --bootstrap: read the listener from this file (write it with --lds), "
+                               "so a new catalog rolls in by replacing the file")
+    to_envoy.add_argument("-o", "--output", default="", metavar="FILE",
+                          help="write here (atomically replaced) instead of standard output")
+    to_envoy.set_defaults(func=cmd_export_envoy)

@@ -1,0 +1,406 @@
+"""A catalog compiled to Envoy v3 configuration: jwt_authn, two RBAC filters and local replies.
+
+How the engine's decision is laid out in Envoy (docs/export.md says it for operators):
+- `jwt_authn` verifies the bearer token and puts its payload in dynamic metadata; a missing
+  token goes on without a payload, an invalid one is answered 401 by jwt_authn itself.
+- RBAC `scopesvc.classify` (shadow rules only, so it never denies) names what the path is:
+  `malformed`, or the template shape (node) the engine would match, by first match over policies
+  sorted by name, which is the engine's priority order (static segments before parameters).
+  Envoy records the name as dynamic metadata `shadow_effective_policy_id`.
+- RBAC `scopesvc.enforce` allows a request when its node and method name an endpoint AND the
+  token grants what that endpoint requires (or is legacy); everything else is denied (403).
+- The HTTP connection manager's `local_reply_config` turns each deny into the engine's answer:
+  401 without a token, 400 for a malformed path, the endpoint's own 403 challenge and body, or
+  the unknown-endpoint 403.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..gateway.attributes import UNAUTHENTICATED_BODY, UNAUTHENTICATED_CHALLENGE
+from ..policy import Catalog
+from ..policy.catalog import Endpoint, bearer_challenge
+from . import regex
+from .model import IatBounds, Node, granting, iat_bounds, nodes
+
+JWT_FILTER = "envoy.filters.http.jwt_authn"
+RBAC_NAMESPACE = "envoy.filters.http.rbac"  # where every RBAC filter writes its dynamic metadata
+CLASSIFY_PREFIX = "scopesvc_classify_"
+# Envoy prefixes the shadow metadata keys with the filter's shadow_rules_stat_prefix.
+SHADOW_POLICY = CLASSIFY_PREFIX + "shadow_effective_policy_id"
+SHADOW_RESULT = CLASSIFY_PREFIX + "shadow_engine_result"  # set on every request the classifier saw
+MALFORMED = "malformed"  # sorts before every node name ("n0001"...), so it is tried first
+PROVIDER = "api"
+_TYPE = "type.googleapis.com/"
+_RBAC_TYPE = _TYPE + "envoy.extensions.filters.http.rbac.v3.RBAC"
+_MAX_DOUBLE = 1.7976931348623157e308
+# Envoy refuses a regex whose RE2 program is larger than this runtime value (default 100).
+RE2_PROGRAM_SIZE = 1_000_000
+RUNTIME = {"re2.max_program_size.error_level": RE2_PROGRAM_SIZE, "re2.max_program_size.warn_level": RE2_PROGRAM_SIZE}
+# The engine decides on the path as the client sent it (docs/paths.md), and so does the exported
+# classifier: Envoy must neither normalise it nor act on encoded slashes itself. Whatever the
+# engine calls malformed (dot segments, '//', '%2F', ...) the classifier answers 400, after the
+# 401 for a missing token, exactly as the engine's adapters do; nothing malformed is routed.
+PATH_SETTINGS = {
+    "normalize_path": False,
+    "merge_slashes": False,
+    "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
+}
+MALFORMED_BODY = json.dumps({"title": "Bad request", "message": "malformed path"}, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class JwtOptions:
+    """How tokens are verified and where their payload lands (the `--jwt-*` flags)."""
+
+    issuer: str
+    audiences: tuple[str, ...] = ()
+    jwks_file: str = ""
+    jwks_uri: str = ""
+    jwks_cluster: str = "jwks"
+    payload_key: str = "jwt_payload"
+    legacy_claim: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.issuer:
+            raise ValueError("--jwt-issuer is required")
+        if bool(self.jwks_file) == bool(self.jwks_uri):
+            raise ValueError("give exactly one of --jwt-jwks-file and --jwt-jwks-uri")
+        if self.jwks_uri:
+            parts = urlsplit(self.jwks_uri)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"--jwt-jwks-uri must be an absolute http(s) URL, not {self.jwks_uri!r}")
+
+
+# -- jwt_authn -----------------------------------------------------------------------------
+
+
+def jwt_authn_filter(options: JwtOptions) -> dict[str, Any]:
+    provider: dict[str, Any] = {"issuer": options.issuer, "payload_in_metadata": options.payload_key}
+    if options.audiences:
+        provider["audiences"] = list(options.audiences)
+    if options.jwks_file:
+        provider["local_jwks"] = {"filename": options.jwks_file}
+    else:
+        provider["remote_jwks"] = {
+            "http_uri": {"uri": options.jwks_uri, "cluster": options.jwks_cluster, "timeout": "5s"},
+            "cache_duration": "600s",
+            "async_fetch": {"fast_listener": False},
+        }
+    return {
+        "name": JWT_FILTER,
+        "typed_config": {
+            "@type": _TYPE + "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {PROVIDER: provider},
+            # A bad token is answered 401 here; a missing one goes on without a payload and the
+            # local reply for "denied without a payload" answers 401 as scopesvc does.
+            "rules": [{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
+                {"provider_name": PROVIDER}, {"allow_missing": {}}]}}}],
+        },
+    }
+
+
+# -- classification: which node the engine would pick --------------------------------------
+
+
+def _header(name: str, **match: Any) -> dict[str, Any]:
+    return {"header": {"name": name, "string_match": match}}
+
+
+def _path_regex(pattern: str) -> dict[str, Any]:
+    return _header(":path", safe_regex={"regex": pattern})
+
+
+def classify_filter(catalog: Catalog, ordered: Sequence[Node]) -> dict[str, Any]:
+    policies: dict[str, Any] = {
+        MALFORMED: {
+            "permissions": [{"or_rules": {"rules": [
+                {"not_rule": _path_regex(regex.WELLFORMED)}, _path_regex(regex.TOO_LONG)]}}],
+            "principals": [{"any": True}],
+        },
+    }
+    for node in ordered:
+        pattern = regex.node_pattern(node.segments, catalog.strip_trailing_slash)
+        policies[node.name] = {"permissions": [_path_regex(pattern)], "principals": [{"any": True}]}
+    return {
+        "name": "scopesvc.classify",
+        "typed_config": {"@type": _RBAC_TYPE, "shadow_rules": {"action": "ALLOW", "policies": policies},
+                         "shadow_rules_stat_prefix": CLASSIFY_PREFIX},
+    }
+
+
+# -- enforcement: the endpoint's requirement -----------------------------------------------
+
+
+def _methods(methods: Sequence[str]) -> dict[str, Any]:
+    rules = [_header(":method", exact=m) for m in methods]
+    return rules[0] if len(rules) == 1 else {"or_rules": {"rules": rules}}
+
+
+def _shadow_is(name: str) -> dict[str, Any]:
+    return {"filter": RBAC_NAMESPACE, "path": [{"key": SHADOW_POLICY}], "value": {"string_match": {"exact": name}}}
+
+
+class _Principals:
+    """RBAC principals over the verified JWT payload in metadata, as the adapter reads it."""
+
+    def __init__(self, catalog: Catalog, options: JwtOptions) -> None:
+        self.catalog = catalog
+        self.options = options
+        self.bounds: IatBounds = iat_bounds(catalog.scopes_introduced_at)
+        self._cache: dict[tuple[str, ...], dict[str, Any]] = {}
+
+    def _claim(self, claim: str, value: dict[str, Any]) -> dict[str, Any]:
+        path = [{"key": self.options.payload_key}, {"key": claim}]
+        return {"metadata": {"filter": JWT_FILTER, "path": path, "value": value}}
+
+    def _words(self, pattern: str) -> dict[str, Any]:
+        """`scope` or `scp`, a string or a list of strings, holding a word `pattern` matches."""
+        string = {"string_match": {"safe_regex": {"regex": pattern}}}
+        value = {"or_match": {"value_matchers": [string, {"list_match": {"one_of": string}}]}}
+        return {"or_ids": {"ids": [self._claim("scope", value), self._claim("scp", value)]}}
+
+    def _iat(self, start: float, end: float) -> dict[str, Any]:
+        return self._claim("iat", {"double_match": {"range": {"start": start, "end": end}}})
+
+    def _unreadable_iat(self) -> dict[str, Any]:
+        """A numeric `iat` the adapter cannot convert to a time: the engine refuses such a token."""
+        bounds = self.bounds
+        return {"or_ids": {"ids": [
+            self._iat(-_MAX_DOUBLE, bounds.valid_start), self._iat(bounds.valid_end, _MAX_DOUBLE),
+            self._claim("iat", {"double_match": {"exact": _MAX_DOUBLE}}),
+        ]}}
+
+    def _legacy(self) -> list[dict[str, Any]]:
+        marks = []
+        if self.bounds.legacy_end is not None and self.bounds.legacy_end > self.bounds.valid_start:
+            marks.append(self._iat(self.bounds.valid_start, self.bounds.legacy_end))
+        if self.options.legacy_claim:
+            # Exactly JSON true or the strings "true"/"legacy" (gateway.attributes._LEGACY_STRINGS).
+            marks.append(self._claim(self.options.legacy_claim, {"or_match": {"value_matchers": [
+                {"bool_match": True}, {"string_match": {"exact": "true"}}, {"string_match": {"exact": "legacy"}}]}}))
+        return marks
+
+    def for_scopes(self, scopes: tuple[str, ...]) -> dict[str, Any]:
+        """Allowed: a readable `iat`, and legacy or granting every scope in `scopes` (at least one scope)."""
+        cached = self._cache.get(scopes)
+        if cached is not None:
+            return cached
+        if scopes:
+            grants = [self._words(regex.has_word(granting(self.catalog, scope))) for scope in scopes]
+        else:  # a scoped token with no scopes at all has no access, even where none is required
+            grants = [self._words(regex.HAS_ANY_WORD)]
+        scoped = grants[0] if len(grants) == 1 else {"and_ids": {"ids": grants}}
+        legacy = self._legacy()
+        decided = {"or_ids": {"ids": [*legacy, scoped]}} if legacy else scoped
+        principal = {"and_ids": {"ids": [{"not_id": self._unreadable_iat()}, decided]}}
+        self._cache[scopes] = principal
+        return principal
+
+
+def enforce_filter(catalog: Catalog, ordered: Sequence[Node], options: JwtOptions) -> dict[str, Any]:
+    principals = _Principals(catalog, options)
+    policies: dict[str, Any] = {}
+    for node in ordered:
+        for method, endpoint in node.endpoints.items():
+            methods = node.request_methods(method, catalog.head_as_get)
+            policies[f"{node.name} {method} {endpoint.template}"] = {
+                "permissions": [{"and_rules": {"rules": [{"metadata": _shadow_is(node.name)}, _methods(methods)]}}],
+                "principals": [principals.for_scopes(endpoint.scopes)],
+            }
+    return {
+        "name": "scopesvc.enforce",
+        "typed_config": {"@type": _RBAC_TYPE, "rules": {"action": "ALLOW", "policies": policies}},
+    }
+
+
+# -- the answers -------------------------------------------------------------------------------
+
+
+def _status_is(code: int) -> dict[str, Any]:
+    return {"status_code_filter": {"comparison": {"op": "EQ", "value": {
+        "default_value": code, "runtime_key": "scopesvc.local_reply.status"}}}}
+
+
+def _all(*filters: dict[str, Any]) -> dict[str, Any]:
+    return {"and_filter": {"filters": list(filters)}}
+
+
+def _shadow_filter(name: str) -> dict[str, Any]:
+    # match_if_key_not_found defaults to true: a request the classifier did not name must not match.
+    return {"metadata_filter": {"matcher": _shadow_is(name), "match_if_key_not_found": False}}
+
+
+def format_literal(text: str) -> str:
+    """`text` inside an Envoy format string (header values, formatted bodies): '%' doubled."""
+    return text.replace("%", "%%")
+
+
+def _headers(*pairs: tuple[str, str]) -> list[dict[str, Any]]:
+    return [{"header": {"key": k, "value": format_literal(v)}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+            for k, v in pairs]
+
+
+def _json_reply(body: str) -> dict[str, Any]:
+    return {"body": {"inline_string": body},
+            "body_format_override": {"text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"},
+                                     "content_type": "application/json"}}
+
+
+def _endpoint_mapper(node: Node, method: str, endpoint: Endpoint, head_as_get: bool) -> dict[str, Any]:
+    methods = node.request_methods(method, head_as_get)
+    method_filter = {"header_filter": {"header": {
+        "name": ":method", "string_match": {"safe_regex": {"regex": "|".join(regex.escape(m) for m in methods)}}}}}
+    return {
+        "filter": _all(_status_is(403), _shadow_filter(node.name), method_filter),
+        "headers_to_add": _headers(("www-authenticate", endpoint.www_authenticate)),
+        **_json_reply(endpoint.deny_body),
+    }
+
+
+def _unknown_mappers(catalog: Catalog) -> list[dict[str, Any]]:
+    """The unknown-endpoint answer, whose message names the request (Engine._unknown_endpoint_message)."""
+    challenge = _headers(("www-authenticate", bearer_challenge("insufficient_scope", "Unknown endpoint")))
+    lower_case = {"header_filter": {"header": {"name": ":method", "string_match": {"safe_regex": {
+        "regex": f"{regex.ANY}[a-z]{regex.ANY}"}}}}}
+    long_path = {"header_filter": {"header": {"name": ":path", "string_match": {"safe_regex": {
+        "regex": regex.longer_than(200)}}}}}
+    mappers = []
+    for method_filter, tail in ((lower_case, " (HTTP methods are case-sensitive)"),
+                                (None, f" in catalog {format_literal(catalog.name)}")):
+        for path_filter, shown in ((long_path, "%REQ(:PATH):200%..."), (None, "%REQ(:PATH)%")):
+            extra = [f for f in (method_filter, path_filter) if f is not None]
+            mappers.append({
+                "filter": _all(_status_is(403), *extra) if extra else _status_is(403),
+                "headers_to_add": challenge,
+                "body_format_override": {"json_format": {
+                    "title": "Forbidden", "message": f"no endpoint %REQ(:METHOD)% {shown}{tail}"}},
+            })
+    return mappers
+
+
+def local_reply_config(catalog: Catalog, ordered: Sequence[Node], options: JwtOptions) -> dict[str, Any]:
+    no_payload = {"filter": JWT_FILTER, "path": [{"key": options.payload_key}], "value": {"null_match": {}}}
+    classified = {"filter": RBAC_NAMESPACE, "path": [{"key": SHADOW_RESULT}], "value": {"present_match": True}}
+    unclassified = {"filter": RBAC_NAMESPACE, "path": [{"key": SHADOW_RESULT}], "value": {"null_match": {}}}
+    mappers: list[dict[str, Any]] = [
+        {   # jwt_authn refused the token before RBAC ran (it says 403 for a wrong audience): 401
+            "filter": _all(_status_is(403), {"metadata_filter": {"matcher": unclassified,
+                                                                  "match_if_key_not_found": True}}),
+            "status_code": 401,
+        },
+        {   # denied and no verified payload: the request carried no token (scopesvc's 401)
+            "filter": _all(_status_is(403),
+                           {"metadata_filter": {"matcher": classified, "match_if_key_not_found": False}},
+                           {"metadata_filter": {"matcher": no_payload, "match_if_key_not_found": True}}),
+            "status_code": 401,
+            "headers_to_add": _headers(("www-authenticate", UNAUTHENTICATED_CHALLENGE)),
+            **_json_reply(UNAUTHENTICATED_BODY),
+        },
+        {
+            "filter": _all(_status_is(403), _shadow_filter(MALFORMED)),
+            "status_code": 400,
+            **_json_reply(MALFORMED_BODY),
+        },
+    ]
+    for node in ordered:
+        for method, endpoint in node.endpoints.items():
+            mappers.append(_endpoint_mapper(node, method, endpoint, catalog.head_as_get))
+    return {"mappers": mappers + _unknown_mappers(catalog)}
+
+
+# -- documents -------------------------------------------------------------------------------
+
+
+def http_filters(catalog: Catalog, options: JwtOptions) -> list[dict[str, Any]]:
+    """The decision filters, in order (the router goes after them)."""
+    ordered = nodes(catalog)
+    return [jwt_authn_filter(options), classify_filter(catalog, ordered), enforce_filter(catalog, ordered, options)]
+
+
+def connection_manager_settings(catalog: Catalog, options: JwtOptions) -> dict[str, Any]:
+    """What to set on the HttpConnectionManager: path handling, local replies, the filters."""
+    return {
+        **PATH_SETTINGS,
+        "local_reply_config": local_reply_config(catalog, nodes(catalog), options),
+        "http_filters": http_filters(catalog, options),
+    }
+
+
+def _cluster(name: str, host: str, port: int, tls_sni: str = "") -> dict[str, Any]:
+    try:
+        ipaddress.ip_address(host)
+        kind = "STATIC"
+    except ValueError:
+        kind = "STRICT_DNS"
+    cluster: dict[str, Any] = {
+        "name": name, "type": kind, "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}]},
+    }
+    if tls_sni:
+        cluster["transport_socket"] = {"name": "envoy.transport_sockets.tls", "typed_config": {
+            "@type": _TYPE + "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", "sni": tls_sni}}
+    return cluster
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--upstream must be HOST:PORT, not {text!r}")
+    return host, int(port)
+
+
+def listener(catalog: Catalog, options: JwtOptions, port: int, address: str = "127.0.0.1") -> dict[str, Any]:
+    """The API listener: the decision filters, then a route of everything to the `upstream` cluster."""
+    manager = {
+        "@type": _TYPE + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "api",
+        **connection_manager_settings(catalog, options),
+        "route_config": {"name": "api", "virtual_hosts": [
+            {"name": "api", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]},
+    }
+    manager["http_filters"] = manager["http_filters"] + [{"name": "envoy.filters.http.router", "typed_config": {
+        "@type": _TYPE + "envoy.extensions.filters.http.router.v3.Router"}}]
+    return {
+        "name": "api",
+        "address": {"socket_address": {"address": address, "port_value": port}},
+        "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                        "typed_config": manager}]}],
+    }
+
+
+def clusters(options: JwtOptions, upstream: str) -> list[dict[str, Any]]:
+    host, port = parse_host_port(upstream)
+    out = [_cluster("upstream", host, port)]
+    if options.jwks_uri:
+        parts = urlsplit(options.jwks_uri)
+        https = parts.scheme == "https"
+        out.append(_cluster(options.jwks_cluster, parts.hostname or "", parts.port or (443 if https else 80),
+                            parts.hostname or "" if https else ""))
+    return out
+
+
+def bootstrap(catalog: Catalog, options: JwtOptions, listen_port: int, upstream: str,
+              listen_address: str = "127.0.0.1", lds_path: str = "") -> dict[str, Any]:
+    """A complete Envoy configuration: one listener in front of `upstream` (HOST:PORT).
+
+    With `lds_path` the listener is not in it: Envoy reads it from that file (an LDS resource,
+    `scopesvc export envoy --lds`) and reloads it whenever the file is replaced by a rename.
+    """
+    config: dict[str, Any] = {"static_resources": {"clusters": clusters(options, upstream)}}
+    if lds_path:
+        config["dynamic_resources"] = {"lds_config": {"resource_api_version": "V3", "path_config_source": {
+            "path": lds_path, "watched_directory": {"path": os.path.dirname(os.path.abspath(lds_path))}}}}
+    else:
+        config["static_resources"]["listeners"] = [listener(catalog, options, listen_port, listen_address)]
+    config["layered_runtime"] = {"layers": [{"name": "scopesvc", "static_layer": dict(RUNTIME)}]}
+    return config

@@ -1,0 +1,152 @@
+"""The exporters' restatement of the engine's rules, checked against the engine itself in Python.
+
+These are the parts an exported proxy decides with (path grammar, template priority, scope-claim
+words, the `iat` cut-over), compared on generated input; tests/e2e/test_export_envoy.py then
+checks that real Envoy running the exported configuration answers as the engine does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scopesvc.catalog import files as catalog_files
+from scopesvc.export import envoy, regex
+from scopesvc.export.model import iat_bounds, nodes
+from scopesvc.gateway.attributes import GatewayConfig, token_from_payload
+from scopesvc.policy import Engine, RequestError, compile_catalog
+from scopesvc.policy.paths import MalformedPath, split_path
+
+from .test_properties_decisions import catalogs, requests
+from .test_properties_paths import targets
+
+WELLFORMED = re.compile(regex.WELLFORMED)
+TOO_LONG = re.compile(regex.TOO_LONG)
+
+
+def exported_malformed(path: str) -> bool:
+    return not WELLFORMED.fullmatch(path) or bool(TOO_LONG.fullmatch(path))
+
+
+def engine_malformed(path: str) -> bool:
+    try:
+        split_path(path)
+    except MalformedPath:
+        return True
+    return False
+
+
+HARD_PATHS = [
+    "/", "//", "/a/", "/a//b", "/a/./b", "/a/../b", "/%2e", "/%2E%2e", "/.a", "/..a", "/...", "/%2e%2e%2e",
+    "/a%2Fb", "/a%2fb", "/a%5Cb", "/%75sers", "/%zz", "/%4", "/%C3%A9", "/%c3%a9", "/%C3", "/%C2%85", "/%C2%A0",
+    "/%ED%A0%80", "/%EF%BF%BF", "/%F4%8F%BF%BF", "/%F4%90%80%80", "/%E0%80%80", "/%C0%AF", "/a;b", "/a\\b",
+    "/{uuid}", "/{1x}", "/{a}b", "/a?b#c", "/a#b", "/a b", "*", "https://h/a", "/a?x y", "/%25", "/%2525",
+    "/%3F", "/%3f", "/%23", "/%20", "/%7F", "/%7E", "/~", "/a/%2e%2e/", "/%2e.", "/.%2e/x", "/a\x00", "/é",
+    "/" + "a" * 8191, "/" + "a" * 8192, "/a?" + "q" * 9000, "",
+]
+
+
+def test_path_grammar_on_hard_cases():
+    for path in HARD_PATHS:
+        assert exported_malformed(path) == engine_malformed(path), path
+
+
+@settings(max_examples=1000, deadline=None)
+@given(targets())
+def test_path_grammar_agrees_with_the_engine(path):
+    assert exported_malformed(path) == engine_malformed(path), path
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=30).map(lambda t: "/" + t))
+def test_path_grammar_agrees_on_any_text(path):
+    assert exported_malformed(path) == engine_malformed(path), path
+
+
+def classify(catalog, path: str) -> str:
+    """What the exported classifier names: the first policy, by name, whose pattern matches."""
+    if exported_malformed(path):
+        return envoy.MALFORMED
+    for node in nodes(catalog):  # already in name order
+        if re.fullmatch(regex.node_pattern(node.segments, catalog.strip_trailing_slash), path):
+            return node.name
+    return ""
+
+
+def engine_node(catalog, path: str) -> str:
+    try:
+        methods = catalog.trie.find(split_path(path, catalog.strip_trailing_slash))
+    except MalformedPath:
+        return envoy.MALFORMED
+    if methods is None:
+        return ""
+    endpoint = next(iter(methods.values()))
+    return next(n.name for n in nodes(catalog) if endpoint in n.endpoints.values())
+
+
+def test_node_names_sort_in_priority_order():
+    catalog = catalog_files.load("")
+    names = [n.name for n in nodes(catalog)]
+    assert names == sorted(names) and envoy.MALFORMED < names[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_classification_picks_the_engines_template(data):
+    doc = data.draw(catalogs())
+    catalog = compile_catalog(doc)
+    for _ in range(10):
+        _, path = data.draw(requests(doc))
+        assert classify(catalog, path) == engine_node(catalog, path), (path, yaml.safe_dump(doc))
+
+
+def test_classification_of_the_embedded_catalog():
+    catalog = catalog_files.load("")
+    for endpoint in catalog.endpoints:
+        path = re.sub(r"\{[^}]+\}", "x1", endpoint.template)
+        for variant in (path, path + "/", path + "?a=b", endpoint.template, path.replace("e", "%65", 1)):
+            assert classify(catalog, variant) == engine_node(catalog, variant), variant
+
+
+words = st.lists(st.sampled_from(["a:read", "a:write", "b", "x.y", "a", "read", "a:read2", "(", "a|b"]), max_size=4)
+separators = st.sampled_from([" ", "  ", "\t", "\n", "\u2003", "\x1c", "\xa0", ",", "\u200b"])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(words, separators, st.sampled_from(["", " ", "\u3000"]), st.lists(st.sampled_from(
+    ["a:read", "b", "(", "a|b", "x.y"]), min_size=1, max_size=2, unique=True))
+def test_scope_words_split_as_the_adapter_splits(parts, separator, edge, wanted):
+    claim = edge + separator.join(parts) + edge
+    scopes = token_from_payload({"scope": claim}, GatewayConfig()).scopes
+    assert bool(re.fullmatch(regex.has_word(wanted), claim)) == any(w in scopes for w in wanted), claim
+    assert bool(re.fullmatch(regex.HAS_ANY_WORD, claim)) == bool(scopes), claim
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.integers(min_value=-2**63, max_value=2**64), st.floats(allow_nan=False, allow_infinity=False)),
+       st.sampled_from(["2026-03-03", "2026-03-03T10:11:12.500001Z", None]))
+def test_iat_bounds_match_the_adapters_reading(iat, cutover):
+    catalog = compile_catalog({"format": "scopesvc.catalog/v1", "name": "t", "scopes": [{"name": "s"}],
+                               "endpoints": [{"method": "GET", "path": "/", "scopes": []}],
+                               **({"oauth": {"scopes_introduced_at": cutover}} if cutover else {})})
+    engine = Engine(catalog)
+    bounds = iat_bounds(catalog.scopes_introduced_at)
+    try:
+        token = token_from_payload({"iat": iat}, GatewayConfig())
+    except RequestError:
+        assert not bounds.valid_start <= iat < bounds.valid_end
+        return
+    assert bounds.valid_start <= iat < bounds.valid_end
+    legacy = engine.token_format(token) == 2
+    assert legacy == (bounds.legacy_end is not None and iat < bounds.legacy_end), (iat, cutover)
+
+
+def test_iat_bound_is_exact_at_the_cutover():
+    cutover = dt.datetime(2026, 3, 3, tzinfo=dt.UTC)
+    # The adapter rounds `iat` to the microsecond: half a microsecond before the cut-over is not legacy.
+    end = iat_bounds(cutover).legacy_end
+    assert end is not None and cutover.timestamp() - 1e-6 < end < cutover.timestamp()

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..gateway.attributes import UNAUTHENTICATED_BODY, UNAUTHENTICATED_CHALLENGE
-from ..policy import Catalog
+from ..policy import Catalog, Engine
 from ..policy.catalog import Endpoint, bearer_challenge
 from . import regex
 from .model import IatBounds, Node, granting, iat_bounds, nodes
@@ -195,8 +194,8 @@ class _Principals:
             return cached
         if scopes:
             grants = [self._words(regex.has_word(granting(self.catalog, scope))) for scope in scopes]
-        else:  # a scoped token with no scopes at all has no access, even where none is required
-            grants = [self._words(regex.HAS_ANY_WORD)]
+        else:  # a token with no scope the catalog knows has no access, even where none is required
+            grants = [self._words(regex.has_word(self.catalog.universe.names))]
         scoped = grants[0] if len(grants) == 1 else {"and_ids": {"ids": grants}}
         legacy = self._legacy()
         decided = {"or_ids": {"ids": [*legacy, scoped]}} if legacy else scoped
@@ -290,24 +289,25 @@ def local_reply_config(catalog: Catalog, ordered: Sequence[Node], options: JwtOp
     no_payload = {"filter": JWT_FILTER, "path": [{"key": options.payload_key}], "value": {"null_match": {}}}
     classified = {"filter": RBAC_NAMESPACE, "path": [{"key": SHADOW_RESULT}], "value": {"present_match": True}}
     unclassified = {"filter": RBAC_NAMESPACE, "path": [{"key": SHADOW_RESULT}], "value": {"null_match": {}}}
+    anonymous = Engine(catalog).check(None, "GET", "/")  # the engine's answer to a request without a token
     mappers: list[dict[str, Any]] = [
         {   # jwt_authn refused the token before RBAC ran (it says 403 for a wrong audience): 401
             "filter": _all(_status_is(403), {"metadata_filter": {"matcher": unclassified,
                                                                   "match_if_key_not_found": True}}),
             "status_code": 401,
         },
-        {   # denied and no verified payload: the request carried no token (scopesvc's 401)
-            "filter": _all(_status_is(403),
-                           {"metadata_filter": {"matcher": classified, "match_if_key_not_found": False}},
-                           {"metadata_filter": {"matcher": no_payload, "match_if_key_not_found": True}}),
-            "status_code": 401,
-            "headers_to_add": _headers(("www-authenticate", UNAUTHENTICATED_CHALLENGE)),
-            **_json_reply(UNAUTHENTICATED_BODY),
-        },
-        {
+        {   # a malformed path is 400 before anything else, a missing token included
             "filter": _all(_status_is(403), _shadow_filter(MALFORMED)),
             "status_code": 400,
             **_json_reply(MALFORMED_BODY),
+        },
+        {   # denied and no verified payload: the request carried no token (MISSING_TOKEN)
+            "filter": _all(_status_is(403),
+                           {"metadata_filter": {"matcher": classified, "match_if_key_not_found": False}},
+                           {"metadata_filter": {"matcher": no_payload, "match_if_key_not_found": True}}),
+            "status_code": anonymous.http_status,
+            "headers_to_add": _headers(("www-authenticate", anonymous.www_authenticate)),
+            **_json_reply(anonymous.body),
         },
     ]
     for node in ordered:

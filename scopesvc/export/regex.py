@@ -121,7 +121,6 @@ _SPACE = "".join(
     (f"\\x{ord(c):02x}" if ord(c) < 0x100 else c) for c in map(chr, range(0x3100)) if c.isspace()
 )
 SPACE = f"[{_SPACE}]"
-NOT_SPACE = f"[^{_SPACE}]"
 
 
 def has_word(words: Sequence[str]) -> str:
@@ -129,5 +128,3 @@ def has_word(words: Sequence[str]) -> str:
     alternatives = "|".join(escape(w) for w in words)
     return f"(?:{ANY}{SPACE})?(?:{alternatives})(?:{SPACE}{ANY})?"
 
-
-HAS_ANY_WORD = f"{ANY}{NOT_SPACE}{ANY}"

@@ -396,7 +396,8 @@ def bootstrap(catalog: Catalog, options: JwtOptions, listen_port: int, upstream:
     With `lds_path` the listener is not in it: Envoy reads it from that file (an LDS resource,
     `scopesvc export envoy --lds`) and reloads it whenever the file is replaced by a rename.
     """
-    config: dict[str, Any] = {"static_resources": {"clusters": clusters(options, upstream)}}
+    config: dict[str, Any] = {"node": {"id": "scopesvc-export", "cluster": "api"},
+                              "static_resources": {"clusters": clusters(options, upstream)}}
     if lds_path:
         config["dynamic_resources"] = {"lds_config": {"resource_api_version": "V3", "path_config_source": {
             "path": lds_path, "watched_directory": {"path": os.path.dirname(os.path.abspath(lds_path))}}}}

@@ -319,3 +319,63 @@ def test_random_catalogs(tmp_path_factory: pytest.TempPathFactory, keys: Keys, e
     tmp = tmp_path_factory.mktemp("random")
     (tmp / "catalog.yaml").write_text(yaml.safe_dump(doc))
     assert differential(tmp, tmp / "catalog.yaml", keys, echo) > 50
+
+
+# -- rolling in a new catalog -------------------------------------------------------------------
+
+
+def export_cli(*argv: str) -> None:
+    subprocess.run([sys.executable, "-m", "scopesvc", "export", "envoy", "--jwt-issuer", ISSUER,
+                    "--jwt-audience", AUDIENCE, *argv], check=True, timeout=60)
+
+
+def test_hot_update_under_load(tmp_path: Path, keys: Keys, echo: Echo) -> None:
+    """A new catalog's listener, renamed over the LDS file, takes over with no request failing."""
+    binary = envoy_binary()
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(keys.jwks())
+    stricter = yaml.safe_load(EXAMPLE.read_text())
+    for endpoint in stricter["endpoints"]:
+        if endpoint["path"] == "/v2/me":
+            endpoint["scopes"] = ["tasks.read"]  # was []: the next catalog asks more of GET /v2/me
+    (tmp_path / "v2.yaml").write_text(yaml.safe_dump(stricter))
+    port = free_port()
+    lds, config = tmp_path / "lds.yaml", tmp_path / "envoy.yaml"
+    common = ["--jwt-jwks-file", str(jwks), "--listen-port", str(port)]
+    export_cli(*common, "--catalog", str(EXAMPLE), "--lds", "-o", str(lds))
+    export_cli(*common, "--bootstrap", "--upstream", f"127.0.0.1:{echo.port}", "--lds-path", str(lds),
+               "-o", str(config))
+    process = Process([binary, "-c", str(config), "--disable-hot-restart", "--concurrency", "1",
+                       "--log-level", "error", "--drain-time-s", "1"], tmp_path / "envoy.log", [port])
+    token = Minter(keys).token("comments only", scope="comments.write").header
+    answers: list[int | str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                answers.append(send(port, "GET", "/v2/me", token).status)
+            except OSError as exc:
+                answers.append(f"{type(exc).__name__}: {exc}")
+
+    workers = [threading.Thread(target=load) for _ in range(3)]
+    try:
+        for worker in workers:
+            worker.start()
+        time.sleep(1.0)
+        before = len(answers)
+        export_cli(*common, "--catalog", str(tmp_path / "v2.yaml"), "--lds", "-o", str(lds))
+        deadline = time.monotonic() + 15
+        while 403 not in answers[before:] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=15)
+        process.stop()
+    failed = [a for a in answers if a not in (200, 403)]
+    assert not failed, f"{len(failed)} of {len(answers)} requests failed: {failed[:5]}"
+    assert answers[:before].count(200) == before > 20, "the first catalog allows GET /v2/me to any known scope"
+    switched = answers.index(403)
+    assert switched >= before and set(answers[switched + 10:]) == {403}, "the new catalog took over for good"

@@ -6,17 +6,25 @@ import argparse
 import os
 import sys
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..catalog import files as catalog_files
-from ..export import ExportRefused, envoy
+from ..export import ExportRefused, envoy, istio
 from .common import EXIT_ALLOW, UsageError, add_catalog
 
 
+class _Dumper(yaml.SafeDumper):
+    """Writes shared values out in full: no `&id001` anchors for readers to chase."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def _dump(document: Any, header: str) -> str:
-    body = yaml.safe_dump(document, sort_keys=False, width=1_000_000, allow_unicode=False)
+    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=1_000_000, allow_unicode=False)
     return "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines()) + body
 
 
@@ -75,6 +83,29 @@ def cmd_export_envoy(args: argparse.Namespace) -> int:
     return EXIT_ALLOW
 
 
+def cmd_export_istio(args: argparse.Namespace) -> int:
+    catalog = catalog_files.load(args.catalog)
+    if bool(args.jwt_jwks_file) == bool(args.jwt_jwks_uri):
+        raise UsageError("give exactly one of --jwt-jwks-file and --jwt-jwks-uri")
+    selector = []
+    for item in args.selector or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--selector must be KEY=VALUE, not {item!r}")
+        selector.append((key, value))
+    inline_jwks = Path(args.jwt_jwks_file).read_text() if args.jwt_jwks_file else ""
+    options = istio.IstioOptions(
+        name=args.name or f"scopesvc-{catalog.name}", namespace=args.namespace, issuer=args.jwt_issuer,
+        audiences=tuple(args.jwt_audience or ()), jwks_uri=args.jwt_jwks_uri, jwks=inline_jwks,
+        selector=tuple(selector), accept_mesh_path_normalization=args.accept_mesh_path_normalization)
+    documents = istio.resources(catalog, options)
+    header = (f"Istio policy exported by scopesvc from catalog {catalog.name} revision {catalog.revision};\n"
+              "see docs/export.md for what it encodes and what it cannot.\n")
+    text = "---\n".join(_dump(d, header if i == 0 else "") for i, d in enumerate(documents))
+    write_output(text, args.output)
+    return EXIT_ALLOW
+
+
 def _add_jwt(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jwt-issuer", required=True, metavar="ISS", help="the tokens' issuer (iss)")
     parser.add_argument("--jwt-audience", action="append", metavar="AUD",
@@ -93,7 +124,7 @@ def _add_jwt(parser: argparse.ArgumentParser) -> None:
 def register(commands: Any, json_flag: argparse.ArgumentParser) -> None:
     """Add `export` and its targets to the top-level subparsers."""
     del json_flag  # exports print configuration, not scopesvc.v1 messages
-    export = commands.add_parser("export", help="compile a catalog into proxy configuration (Envoy)")
+    export = commands.add_parser("export", help="compile a catalog into proxy configuration (Envoy, Istio)")
     targets = export.add_subparsers(dest="export_target", required=True, metavar="TARGET")
     to_envoy = targets.add_parser(
         "envoy", help="Envoy v3 YAML: jwt_authn + RBAC + local replies, or a whole bootstrap",
@@ -114,3 +145,19 @@ def register(commands: Any, json_flag: argparse.ArgumentParser) -> None:
     to_envoy.add_argument("-o", "--output", default="", metavar="FILE",
                           help="write here (atomically replaced) instead of standard output")
     to_envoy.set_defaults(func=cmd_export_envoy)
+
+    to_istio = targets.add_parser(
+        "istio", help="Istio RequestAuthentication + AuthorizationPolicy (refused where Istio cannot be faithful)",
+        description="Exit 2 with the reasons when Istio cannot express the catalog faithfully (docs/export.md).")
+    add_catalog(to_istio)
+    to_istio.add_argument("--jwt-issuer", required=True, metavar="ISS", help="the tokens' issuer (iss)")
+    to_istio.add_argument("--jwt-audience", action="append", metavar="AUD", help="an accepted audience (repeat)")
+    to_istio.add_argument("--jwt-jwks-file", default="", metavar="FILE", help="JWKS file, inlined as jwks")
+    to_istio.add_argument("--jwt-jwks-uri", default="", metavar="URL", help="JWKS URL (jwksUri)")
+    to_istio.add_argument("--name", default="", help="resource name; default: scopesvc-<catalog name>")
+    to_istio.add_argument("--namespace", default="", help="resource namespace")
+    to_istio.add_argument("--selector", action="append", metavar="KEY=VALUE", help="workload label (repeat)")
+    to_istio.add_argument("--accept-mesh-path-normalization", action="store_true",
+                          help="export although Istio decides on the mesh-normalised path (docs/export.md)")
+    to_istio.add_argument("-o", "--output", default="", metavar="FILE", help="write here instead of standard output")
+    to_istio.set_defaults(func=cmd_export_istio)

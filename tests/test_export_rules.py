@@ -7,16 +7,19 @@ checks that real Envoy running the exported configuration answers as the engine 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
+from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scopesvc.catalog import files as catalog_files
-from scopesvc.export import envoy, regex
-from scopesvc.export.model import iat_bounds, nodes
+from scopesvc.export import ExportRefused, envoy, regex
+from scopesvc.export.model import iat_bounds, nodes, unsupported
 from scopesvc.gateway.attributes import GatewayConfig, token_from_payload
 from scopesvc.policy import Engine, RequestError, compile_catalog
 from scopesvc.policy.paths import MalformedPath, split_path
@@ -149,3 +152,19 @@ def test_iat_bound_is_exact_at_the_cutover():
     # The adapter rounds `iat` to the microsecond: half a microsecond before the cut-over is not legacy.
     end = iat_bounds(cutover).legacy_end
     assert end is not None and cutover.timestamp() - 1e-6 < end < cutover.timestamp()
+
+
+def test_what_the_exporters_do_not_encode_is_refused():
+    """A template form or endpoint field the exporters do not know yet is refused, never dropped."""
+    catalog = catalog_files.load(str(catalog_files_example()))
+    assert unsupported(catalog) == []
+    endpoint = dataclasses.replace(catalog.endpoints[0], template="/v2/files/thumbnail.{extension}")
+    odd = dataclasses.replace(catalog, endpoints=(endpoint, *catalog.endpoints[1:]))
+    reasons = unsupported(odd)
+    assert len(reasons) == 1 and "thumbnail.{extension}" in reasons[0]
+    with pytest.raises(ExportRefused):
+        envoy.http_filters(odd, envoy.JwtOptions(issuer="i", jwks_file="/j"))
+
+
+def catalog_files_example() -> Path:
+    return Path(__file__).resolve().parents[1] / "scopesvc" / "catalog" / "builtin" / "example-tasks.yaml"

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 from ..policy import Catalog, Engine
 from ..policy.catalog import Endpoint, bearer_challenge
-from . import regex
-from .model import IatBounds, Node, granting, iat_bounds, nodes
+from . import ExportRefused, regex
+from .model import IatBounds, Node, granting, iat_bounds, nodes, unsupported
 
 JWT_FILTER = "envoy.filters.http.jwt_authn"
 RBAC_NAMESPACE = "envoy.filters.http.rbac"  # where every RBAC filter writes its dynamic metadata
@@ -319,14 +319,22 @@ def local_reply_config(catalog: Catalog, ordered: Sequence[Node], options: JwtOp
 # -- documents -------------------------------------------------------------------------------
 
 
+def _check(catalog: Catalog) -> None:
+    reasons = unsupported(catalog)
+    if reasons:
+        raise ExportRefused("Envoy", reasons)
+
+
 def http_filters(catalog: Catalog, options: JwtOptions) -> list[dict[str, Any]]:
-    """The decision filters, in order (the router goes after them)."""
+    """The decision filters, in order (the router goes after them); ExportRefused for what is not encoded."""
+    _check(catalog)
     ordered = nodes(catalog)
     return [jwt_authn_filter(options), classify_filter(catalog, ordered), enforce_filter(catalog, ordered, options)]
 
 
 def connection_manager_settings(catalog: Catalog, options: JwtOptions) -> dict[str, Any]:
     """What to set on the HttpConnectionManager: path handling, local replies, the filters."""
+    _check(catalog)
     return {
         **PATH_SETTINGS,
         "local_reply_config": local_reply_config(catalog, nodes(catalog), options),

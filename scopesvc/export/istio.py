@@ -18,7 +18,7 @@ from typing import Any
 from ..policy import Catalog
 from ..policy.paths import is_param
 from . import ExportRefused
-from .model import Node, granting, nodes, outranked_by
+from .model import Node, granting, nodes, outranked_by, unsupported
 
 API_VERSION = "security.istio.io/v1"
 CLAIMS = ("scope", "scp")
@@ -48,7 +48,7 @@ class IstioOptions:
 
 def refusals(catalog: Catalog, options: IstioOptions) -> list[str]:
     """Why this catalog cannot be exported to Istio faithfully (empty: it can)."""
-    reasons = []
+    reasons = unsupported(catalog)
     if not options.accept_mesh_path_normalization:
         reasons.append(PATH_NORMALIZATION_REASON)
     if catalog.scopes_introduced_at is not None:

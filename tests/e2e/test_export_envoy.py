@@ -362,7 +362,9 @@ def test_hot_update_under_load(tmp_path: Path, keys: Keys, echo: Echo) -> None:
     try:
         for worker in workers:
             worker.start()
-        time.sleep(1.0)
+        deadline = time.monotonic() + 30
+        while len(answers) < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
         before = len(answers)
         export_cli(*common, "--catalog", str(tmp_path / "v2.yaml"), "--lds", "-o", str(lds))
         deadline = time.monotonic() + 15
@@ -376,6 +378,6 @@ def test_hot_update_under_load(tmp_path: Path, keys: Keys, echo: Echo) -> None:
         process.stop()
     failed = [a for a in answers if a not in (200, 403)]
     assert not failed, f"{len(failed)} of {len(answers)} requests failed: {failed[:5]}"
-    assert answers[:before].count(200) == before > 20, "the first catalog allows GET /v2/me to any known scope"
+    assert answers[:before].count(200) == before >= 30, "the first catalog allows GET /v2/me to any known scope"
     switched = answers.index(403)
     assert switched >= before and set(answers[switched + 10:]) == {403}, "the new catalog took over for good"

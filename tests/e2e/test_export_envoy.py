@@ -19,9 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,57 +34,12 @@ from scopesvc.gateway.attributes import GatewayConfig, token_from_payload
 from scopesvc.policy import Catalog, Engine, Reason, compile_catalog
 
 from ..test_properties_decisions import catalogs
-from .conftest import AUDIENCE, ISSUER, Keys, Process, envoy_binary, free_port
+from .conftest import AUDIENCE, ISSUER, Keys, Process, Upstream, envoy_binary, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "scopesvc" / "catalog" / "builtin" / "example-tasks.yaml"
 LEGACY_CLAIM = "legacy"
 ADAPTER = GatewayConfig(legacy_claim=LEGACY_CLAIM)
-
-
-# -- an upstream that answers every method --------------------------------------------------
-
-
-class Echo(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str]] = []
-        super().__init__(("127.0.0.1", 0), _EchoHandler)
-        self.port = int(self.server_address[1])
-
-
-class _EchoHandler(BaseHTTPRequestHandler):
-    server: Echo
-    protocol_version = "HTTP/1.1"
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("do_"):
-            return self._reply
-        raise AttributeError(name)
-
-    def _reply(self) -> None:
-        self.server.seen.append((self.command, self.path))
-        body = json.dumps({"upstream": "reached", "path": self.path}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def echo() -> Iterator[Echo]:
-    server = Echo()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 # -- tokens -----------------------------------------------------------------------------------
@@ -228,7 +181,7 @@ def send(port: int, method: str, path: str, authorization: str | None) -> Reply:
 # -- the comparison ---------------------------------------------------------------------------
 
 
-def check(engine: Engine, echo: Echo, port: int, method: str, path: str, token: Token) -> str:
+def check(engine: Engine, upstream: Upstream, port: int, method: str, path: str, token: Token) -> str:
     """'' when Envoy answered as the engine decides, else what differs."""
     reply = send(port, method, path, token.header)
     where = f"{method} {path[:80]} with {token.kind} token: "
@@ -245,8 +198,8 @@ def check(engine: Engine, echo: Echo, port: int, method: str, path: str, token: 
     if decision.allowed:
         if reply.status != 200 or reply.headers.get("content-type") != "application/json":
             return where + f"engine allows, Envoy answered {reply.status} {reply.body[:200]!r}"
-        if echo.seen[-1] != (method, path):
-            return where + f"upstream saw {echo.seen[-1]}"
+        if upstream.seen[-1][:2] != (method, path):
+            return where + f"upstream saw {upstream.seen[-1][:2]}"
         return ""
     body = json.loads(decision.body)
     if decision.reason == Reason.MALFORMED_PATH:
@@ -262,7 +215,7 @@ def check(engine: Engine, echo: Echo, port: int, method: str, path: str, token: 
     return "" if got == expected else where + f"expected {expected}, Envoy answered {got}"
 
 
-def start_exported(tmp: Path, catalog_file: Path | None, keys: Keys, echo: Echo) -> tuple[Process, int]:
+def start_exported(tmp: Path, catalog_file: Path | None, keys: Keys, upstream: Upstream) -> tuple[Process, int]:
     """Envoy with the bootstrap `scopesvc export envoy --bootstrap` writes (the CLI, as operators run it)."""
     binary = envoy_binary()
     jwks = tmp / "jwks.json"
@@ -270,7 +223,7 @@ def start_exported(tmp: Path, catalog_file: Path | None, keys: Keys, echo: Echo)
     port = free_port()
     config = tmp / "envoy.yaml"
     argv = [sys.executable, "-m", "scopesvc", "export", "envoy", "--bootstrap", "--listen-port", str(port),
-            "--upstream", f"127.0.0.1:{echo.port}", "--jwt-issuer", ISSUER, "--jwt-audience", AUDIENCE,
+            "--upstream", f"127.0.0.1:{upstream.port}", "--jwt-issuer", ISSUER, "--jwt-audience", AUDIENCE,
             "--jwt-jwks-file", str(jwks), "--legacy-claim", LEGACY_CLAIM, "-o", str(config)]
     if catalog_file is not None:
         argv += ["--catalog", str(catalog_file)]
@@ -280,11 +233,11 @@ def start_exported(tmp: Path, catalog_file: Path | None, keys: Keys, echo: Echo)
     return process, port
 
 
-def differential(tmp: Path, catalog_file: Path | None, keys: Keys, echo: Echo) -> int:
+def differential(tmp: Path, catalog_file: Path | None, keys: Keys, upstream: Upstream) -> int:
     catalog = catalog_files.load(str(catalog_file or ""))
     engine = Engine(catalog)
     minter = Minter(keys)
-    process, port = start_exported(tmp, catalog_file, keys, echo)
+    process, port = start_exported(tmp, catalog_file, keys, upstream)
     problems, count = [], 0
     try:
         tokens: dict[tuple[str, ...], list[Token]] = {}
@@ -295,7 +248,7 @@ def differential(tmp: Path, catalog_file: Path | None, keys: Keys, echo: Echo) -
                 if not every_kind and token.kind not in VARIANT_KINDS:
                     continue
                 count += 1
-                problem = check(engine, echo, port, method, path, token)
+                problem = check(engine, upstream, port, method, path, token)
                 if problem:
                     problems.append(problem)
     finally:
@@ -304,21 +257,21 @@ def differential(tmp: Path, catalog_file: Path | None, keys: Keys, echo: Echo) -
     return count
 
 
-def test_embedded_catalog(tmp_path: Path, keys: Keys, echo: Echo) -> None:
-    assert differential(tmp_path, None, keys, echo) > 1000
+def test_embedded_catalog(tmp_path: Path, keys: Keys, upstream: Upstream) -> None:
+    assert differential(tmp_path, None, keys, upstream) > 1000
 
 
-def test_example_catalog(tmp_path: Path, keys: Keys, echo: Echo) -> None:
-    assert differential(tmp_path, EXAMPLE, keys, echo) > 200
+def test_example_catalog(tmp_path: Path, keys: Keys, upstream: Upstream) -> None:
+    assert differential(tmp_path, EXAMPLE, keys, upstream) > 200
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
 @given(doc=catalogs())
-def test_random_catalogs(tmp_path_factory: pytest.TempPathFactory, keys: Keys, echo: Echo, doc: dict[str, Any]) -> None:
+def test_random_catalogs(tmp_path_factory: pytest.TempPathFactory, keys: Keys, upstream: Upstream, doc: dict[str, Any]) -> None:
     compile_catalog(doc)
     tmp = tmp_path_factory.mktemp("random")
     (tmp / "catalog.yaml").write_text(yaml.safe_dump(doc))
-    assert differential(tmp, tmp / "catalog.yaml", keys, echo) > 50
+    assert differential(tmp, tmp / "catalog.yaml", keys, upstream) > 50
 
 
 # -- rolling in a new catalog -------------------------------------------------------------------
@@ -329,7 +282,7 @@ def export_cli(*argv: str) -> None:
                     "--jwt-audience", AUDIENCE, *argv], check=True, timeout=60)
 
 
-def test_hot_update_under_load(tmp_path: Path, keys: Keys, echo: Echo) -> None:
+def test_hot_update_under_load(tmp_path: Path, keys: Keys, upstream: Upstream) -> None:
     """A new catalog's listener, renamed over the LDS file, takes over with no request failing."""
     binary = envoy_binary()
     jwks = tmp_path / "jwks.json"
@@ -343,7 +296,7 @@ def test_hot_update_under_load(tmp_path: Path, keys: Keys, echo: Echo) -> None:
     lds, config = tmp_path / "lds.yaml", tmp_path / "envoy.yaml"
     common = ["--jwt-jwks-file", str(jwks), "--listen-port", str(port)]
     export_cli(*common, "--catalog", str(EXAMPLE), "--lds", "-o", str(lds))
-    export_cli(*common, "--bootstrap", "--upstream", f"127.0.0.1:{echo.port}", "--lds-path", str(lds),
+    export_cli(*common, "--bootstrap", "--upstream", f"127.0.0.1:{upstream.port}", "--lds-path", str(lds),
                "-o", str(config))
     process = Process([binary, "-c", str(config), "--disable-hot-restart", "--concurrency", "1",
                        "--log-level", "error", "--drain-time-s", "1"], tmp_path / "envoy.log", [port])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,8 @@ def test_bad_jwks_uri_and_catalog(tmp_path: Path, capsys: pytest.CaptureFixture[
     bad.write_text("format: nope\n")
     assert main(["export", "envoy", *JWT, "--catalog", str(bad)]) == 2
     assert "invalid catalog" in capsys.readouterr().err
+
+
+def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "envoy", *JWT, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["merge_slashes"] is False

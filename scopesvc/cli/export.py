@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -23,7 +24,10 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
-def _dump(document: Any, header: str) -> str:
+def _dump(document: Any, header: str, as_json: bool = False) -> str:
+    """YAML with `header` as comments; or, with --json, the same document as JSON (Envoy reads both)."""
+    if as_json:
+        return json.dumps(document, indent=2) + "\n"
     body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=1_000_000, allow_unicode=False)
     return "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines()) + body
 
@@ -79,7 +83,7 @@ def cmd_export_envoy(args: argparse.Namespace) -> int:
         if isinstance(exc, ExportRefused):
             raise
         raise UsageError(str(exc)) from None
-    write_output(_dump(document, header), args.output)
+    write_output(_dump(document, header, args.json), args.output)
     return EXIT_ALLOW
 
 
@@ -101,7 +105,10 @@ def cmd_export_istio(args: argparse.Namespace) -> int:
     documents = istio.resources(catalog, options)
     header = (f"Istio policy exported by scopesvc from catalog {catalog.name} revision {catalog.revision};\n"
               "see docs/export.md for what it encodes and what it cannot.\n")
-    text = "---\n".join(_dump(d, header if i == 0 else "") for i, d in enumerate(documents))
+    if args.json:  # one document: a Kubernetes List, as kubectl reads it
+        text = _dump({"apiVersion": "v1", "kind": "List", "items": documents}, "", True)
+    else:
+        text = "---\n".join(_dump(d, header if i == 0 else "") for i, d in enumerate(documents))
     write_output(text, args.output)
     return EXIT_ALLOW
 
@@ -121,9 +128,13 @@ def _add_jwt(parser: argparse.ArgumentParser) -> None:
                         help="JWT claim that marks a legacy token when true (as scopesvc serve --legacy-claim)")
 
 
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the configuration as JSON instead of YAML")
+
+
 def register(commands: Any, json_flag: argparse.ArgumentParser) -> None:
-    """Add `export` and its targets to the top-level subparsers."""
-    del json_flag  # exports print configuration, not scopesvc.v1 messages
+    """Add `export` and its targets to the top-level subparsers (their --json is the configuration as JSON)."""
+    del json_flag  # an export prints configuration, not a scopesvc.v1 message
     export = commands.add_parser("export", help="compile a catalog into proxy configuration (Envoy, Istio)")
     targets = export.add_subparsers(dest="export_target", required=True, metavar="TARGET")
     to_envoy = targets.add_parser(
@@ -131,6 +142,7 @@ def register(commands: Any, json_flag: argparse.ArgumentParser) -> None:
         description="Without --bootstrap or --lds: the HttpConnectionManager fields to set (path handling, "
                     "local_reply_config, http_filters). Exit 2 when the catalog cannot be exported faithfully.")
     add_catalog(to_envoy)
+    _add_json(to_envoy)
     _add_jwt(to_envoy)
     mode = to_envoy.add_mutually_exclusive_group()
     mode.add_argument("--bootstrap", action="store_true", help="a complete runnable Envoy configuration")
@@ -147,9 +159,10 @@ def register(commands: Any, json_flag: argparse.ArgumentParser) -> None:
     to_envoy.set_defaults(func=cmd_export_envoy)
 
     to_istio = targets.add_parser(
-        "istio", help="Istio RequestAuthentication + AuthorizationPolicy (refused where Istio cannot be faithful)",
+        "istio", help="Istio RequestAuthentication + AuthorizationPolicy (refused where Istio is not faithful)",
         description="Exit 2 with the reasons when Istio cannot express the catalog faithfully (docs/export.md).")
     add_catalog(to_istio)
+    _add_json(to_istio)
     to_istio.add_argument("--jwt-issuer", required=True, metavar="ISS", help="the tokens' issuer (iss)")
     to_istio.add_argument("--jwt-audience", action="append", metavar="AUD", help="an accepted audience (repeat)")
     to_istio.add_argument("--jwt-jwks-file", default="", metavar="FILE", help="JWKS file, inlined as jwks")

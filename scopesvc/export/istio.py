@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..policy import Catalog
-from ..policy.paths import is_param
 from . import ExportRefused
-from .model import Node, granting, nodes, outranked_by, unsupported
+from .model import Node, granting, is_param, nodes, outranked_by, unsupported
 
 API_VERSION = "security.istio.io/v1"
 CLAIMS = ("scope", "scp")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 
 from ..policy import Catalog
 from ..policy.catalog import Endpoint
-from ..policy.paths import MalformedPath, is_param, template_segments
+from ..policy.paths import MalformedPath, template_segments
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -44,16 +44,22 @@ class Node:
 
 
 _PARAM = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
-# The catalog and endpoint fields the exporters encode. A field the policy core gains later (any-of
-# alternatives, public endpoints, case-insensitive paths...) is refused while it is set, until the
-# exporters encode it: an export never drops a rule it does not know.
+# The catalog and endpoint fields the exporters encode. Any other field the policy core has or
+# gains (paths.case_insensitive...) is refused while it is set, as are any-of alternatives, public
+# endpoints and template segments other than a whole `{name}`, until the exporters encode them:
+# an export never drops a rule it does not know.
 _CATALOG_FIELDS = {
     "name", "revision", "description", "source", "authorize_url", "scopes_introduced_at", "universe", "scopes",
-    "endpoints", "trie", "events", "subscribe_scope", "subscribe_mask", "features", "pseudo_scopes",
-    "strip_trailing_slash", "head_as_get", "error_body",
+    "endpoints", "by_key", "trie", "events", "subscribe_scope", "subscribe_mask", "features", "pseudo_scopes",
+    "strip_trailing_slash", "head_as_get", "error_body", "subscription_levels",  # webhooks: not HTTP requests
 }
 _ENDPOINT_FIELDS = {"method", "template", "key", "operation_id", "summary", "scopes", "mask", "www_authenticate",
-                    "deny_body"}
+                    "deny_body", "any_of", "alternatives", "answers", "public"}
+
+
+def is_param(segment: str) -> bool:
+    """A whole-segment `{name}` parameter (the one parameter form the exporters encode)."""
+    return _PARAM.fullmatch(segment) is not None
 
 
 def unsupported(catalog: Catalog) -> list[str]:
@@ -61,15 +67,19 @@ def unsupported(catalog: Catalog) -> list[str]:
     reasons = [f"catalog setting {f.name} (not encoded by this exporter yet)" for f in fields(catalog)
                if f.name not in _CATALOG_FIELDS and getattr(catalog, f.name)]
     for endpoint in catalog.endpoints:
-        extra = [f.name for f in fields(endpoint) if f.name not in _ENDPOINT_FIELDS and getattr(endpoint, f.name)]
+        what = [f"field {f.name}" for f in fields(endpoint)
+                if f.name not in _ENDPOINT_FIELDS and getattr(endpoint, f.name)]
+        if getattr(endpoint, "public", False):
+            what.append("public: true")
+        if len(getattr(endpoint, "any_of", ())) > 1:
+            what.append("any_of alternatives (the deny answer depends on the token)")
         try:
-            odd = [s for s in template_segments(endpoint.template)
-                   if ("{" in s or "}" in s or ":" in s) and not _PARAM.fullmatch(s)]
+            what += [f"template segment {s!r}" for s in template_segments(endpoint.template)
+                     if ("{" in s or "}" in s) and not is_param(s)]
         except MalformedPath as exc:
-            odd = [f"{endpoint.template} ({exc})"]
-        if extra or odd:
-            what = ", ".join([f"field {name}" for name in extra] + [f"template segment {s!r}" for s in odd])
-            reasons.append(f"{endpoint.key}: {what} (not encoded by this exporter yet)")
+            what.append(f"template {endpoint.template!r} ({exc})")
+        if what:
+            reasons.append(f"{endpoint.key}: {', '.join(what)} (not encoded by this exporter yet)")
     return reasons
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..policy.paths import MAX_PATH_LENGTH, is_param
+from ..policy.paths import MAX_PATH_LENGTH
+from .model import is_param
 
 ANY = r"[\s\S]*"
 QUERY = r"(?:\?[\s\S]*)?"  # the engine ignores everything from the first '?'
@@ -87,9 +88,10 @@ _UTF8 = "|".join([
 UNIT = f"(?:{RAW_CHAR}|{_encoded_set(_ASCII_ENCODED)}|{_UTF8})"
 DOT = r"(?:\.|%2[Ee])"
 NOT_DOT = f"(?:[{_RAW}]|{_encoded_set(b for b in _ASCII_ENCODED if b != 0x2E)}|{_UTF8})"
-# A segment: not empty, not '.' or '..' however spelled, or a whole '{param}' as written.
+# A segment: not empty, not '.' or '..' however spelled, or a template segment as written
+# ('{param}', '{name=**}', with literal text around it: paths._TEMPLATE_SEGMENT).
 SEGMENT = (f"(?:{NOT_DOT}{UNIT}*|{DOT}{NOT_DOT}{UNIT}*|{DOT}{DOT}{UNIT}+"
-           r"|\{[A-Za-z_][A-Za-z0-9_]*\})")
+           f"|{RAW_CHAR}*\\{{[A-Za-z_][A-Za-z0-9_]*(?:=\\*\\*)?\\}}{RAW_CHAR}*)")
 # What the engine accepts: '/' or segments with an optional trailing '/', then any query.
 WELLFORMED = f"(?:/|(?:/{SEGMENT})+/?){QUERY}"
 

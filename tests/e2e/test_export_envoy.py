@@ -33,6 +33,7 @@ from scopesvc.export.model import granting
 from scopesvc.gateway.attributes import GatewayConfig, token_from_payload
 from scopesvc.policy import Catalog, Engine, Reason, compile_catalog
 
+from ..test_export_rules import exportable
 from ..test_properties_decisions import catalogs
 from .conftest import AUDIENCE, ISSUER, Keys, Process, Upstream, envoy_binary, free_port
 
@@ -268,6 +269,7 @@ def test_example_catalog(tmp_path: Path, keys: Keys, upstream: Upstream) -> None
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
 @given(doc=catalogs())
 def test_random_catalogs(tmp_path_factory: pytest.TempPathFactory, keys: Keys, upstream: Upstream, doc: dict[str, Any]) -> None:
+    doc = exportable(doc)
     compile_catalog(doc)
     tmp = tmp_path_factory.mktemp("random")
     (tmp / "catalog.yaml").write_text(yaml.safe_dump(doc))

@@ -17,6 +17,7 @@ How the engine's decision is laid out in Envoy (docs/export.md says it for opera
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import os
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 
 from ..policy import Catalog, Engine
 from ..policy.catalog import Endpoint, bearer_challenge
+from ..policy.model import REWRITE_HEADERS
 from . import ExportRefused, regex
 from .model import IatBounds, Node, granting, iat_bounds, nodes, unsupported
 
@@ -35,7 +37,8 @@ CLASSIFY_PREFIX = "scopesvc_classify_"
 # Envoy prefixes the shadow metadata keys with the filter's shadow_rules_stat_prefix.
 SHADOW_POLICY = CLASSIFY_PREFIX + "shadow_effective_policy_id"
 SHADOW_RESULT = CLASSIFY_PREFIX + "shadow_engine_result"  # set on every request the classifier saw
-MALFORMED = "malformed"  # sorts before every node name ("n0001"...), so it is tried first
+REWRITE = "header"  # sorts first: a rewrite header is refused before the path is read (Engine.gateway_target)
+MALFORMED = "malformed"  # sorts before every node name ("n0001"...), so it is tried next
 PROVIDER = "api"
 _TYPE = "type.googleapis.com/"
 _RBAC_TYPE = _TYPE + "envoy.extensions.filters.http.rbac.v3.RBAC"
@@ -52,6 +55,8 @@ PATH_SETTINGS = {
     "merge_slashes": False,
     "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
 }
+REWRITE_BODY = json.dumps({"title": "Bad request", "message": "the request carries a header that would change its "
+                           "method or path after this decision"}, separators=(",", ":"))
 MALFORMED_BODY = json.dumps({"title": "Bad request", "message": "malformed path"}, separators=(",", ":"))
 
 
@@ -117,8 +122,23 @@ def _path_regex(pattern: str) -> dict[str, Any]:
     return _header(":path", safe_regex={"regex": pattern})
 
 
+def rewrite_header_names() -> list[str]:
+    """Every spelling of the rewrite headers the engine refuses: `_` for any `-` (Envoy lower-cases names)."""
+    names = []
+    for header in REWRITE_HEADERS:
+        parts = header.split("-")
+        for joins in itertools.product("-_", repeat=len(parts) - 1):
+            names.append(parts[0] + "".join(j + p for j, p in zip(joins, parts[1:])))
+    return names
+
+
 def classify_filter(catalog: Catalog, ordered: Sequence[Node]) -> dict[str, Any]:
     policies: dict[str, Any] = {
+        REWRITE: {
+            "permissions": [{"or_rules": {"rules": [{"header": {"name": name, "present_match": True}}
+                                                    for name in rewrite_header_names()]}}],
+            "principals": [{"any": True}],
+        },
         MALFORMED: {
             "permissions": [{"or_rules": {"rules": [
                 {"not_rule": _path_regex(regex.WELLFORMED)}, _path_regex(regex.TOO_LONG)]}}],
@@ -295,6 +315,11 @@ def local_reply_config(catalog: Catalog, ordered: Sequence[Node], options: JwtOp
             "filter": _all(_status_is(403), {"metadata_filter": {"matcher": unclassified,
                                                                   "match_if_key_not_found": True}}),
             "status_code": 401,
+        },
+        {   # a header that would rewrite the method or path: 400 before anything else (REWRITE_HEADER)
+            "filter": _all(_status_is(403), _shadow_filter(REWRITE)),
+            "status_code": 400,
+            **_json_reply(REWRITE_BODY),
         },
         {   # a malformed path is 400 before anything else, a missing token included
             "filter": _all(_status_is(403), _shadow_filter(MALFORMED)),

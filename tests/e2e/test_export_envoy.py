@@ -29,6 +29,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 
 from scopesvc.catalog import files as catalog_files
+from scopesvc.export import envoy
 from scopesvc.export.model import granting
 from scopesvc.gateway.attributes import GatewayConfig, token_from_payload
 from scopesvc.policy import Catalog, Engine, Reason, compile_catalog
@@ -138,6 +139,10 @@ def unknown_paths(catalog: Catalog) -> list[str]:
     return ["/zz-no-such-thing", "/zz-no-such-thing?x=\"quoted\"", long_tail, "/" + "a" * 8200]
 
 
+# Headers that would rewrite the method or path upstream (the engine refuses them, in any spelling).
+REWRITES = [("X-HTTP-Method-Override: DELETE",), ("x_original_url: /admin",), ("X-Rewrite-Url: /x", "X-Other: 1"),
+            ("X-Methodish: GET",)]
+
 # The token kinds every other spelling of a request is also sent with (all kinds go to the first).
 VARIANT_KINDS = {"none", "exact", "missing one", "legacy by iat"}
 
@@ -167,8 +172,8 @@ class Reply:
     body: bytes
 
 
-def send(port: int, method: str, path: str, authorization: str | None) -> Reply:
-    lines = [f"{method} {path} HTTP/1.1", "host: api.test", "connection: close"]
+def send(port: int, method: str, path: str, authorization: str | None, extra: tuple[str, ...] = ()) -> Reply:
+    lines = [f"{method} {path} HTTP/1.1", "host: api.test", "connection: close", *extra]
     if authorization is not None:
         lines.append(f"authorization: {authorization}")
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
@@ -182,16 +187,20 @@ def send(port: int, method: str, path: str, authorization: str | None) -> Reply:
 # -- the comparison ---------------------------------------------------------------------------
 
 
-def check(engine: Engine, upstream: Upstream, port: int, method: str, path: str, token: Token) -> str:
-    """'' when Envoy answered as the engine decides, else what differs."""
-    reply = send(port, method, path, token.header)
+def check(engine: Engine, upstream: Upstream, port: int, method: str, path: str, token: Token,
+          extra: tuple[str, ...] = ()) -> str:
+    """'' when Envoy answered as the engine decides, else what differs (`extra`: more header lines)."""
+    reply = send(port, method, path, token.header, extra)
     where = f"{method} {path[:80]} with {token.kind} token: "
     anonymous = token.header is None or token.header.startswith("Basic")  # jwt_authn finds no bearer token
     if token.payload is None and not anonymous:
         if reply.status == 401 and 'error="invalid_token"' in reply.headers.get("www-authenticate", ""):
             return ""
         return where + f"invalid token answered {reply.status} {reply.headers.get('www-authenticate')}"
-    decision = engine.check(None if anonymous else token_from_payload(token.payload or {}, ADAPTER), method, path)
+    engine_token = None if anonymous else token_from_payload(token.payload or {}, ADAPTER)
+    names = [line.partition(":")[0].lower() for line in extra]
+    target = engine.gateway_target(engine_token, method, path, "", names)
+    decision = target if not isinstance(target, str) else engine.check(engine_token, method, target)
     if reply.status == 400 and reply.body in (b"", b"Bad Request"):
         # Envoy refused the request line before any filter (its codec; a '#' fragment): the engine
         # must not allow it either.
@@ -203,8 +212,9 @@ def check(engine: Engine, upstream: Upstream, port: int, method: str, path: str,
             return where + f"upstream saw {upstream.seen[-1][:2]}"
         return ""
     body = json.loads(decision.body)
-    if decision.reason == Reason.MALFORMED_PATH:
-        body["message"] = "malformed path"  # the export carries the status and title, not the reason
+    carried = {Reason.MALFORMED_PATH: envoy.MALFORMED_BODY, Reason.REWRITE_HEADER: envoy.REWRITE_BODY}
+    if decision.reason in carried:  # the export carries the status and title, not the reason's details
+        body["message"] = json.loads(carried[decision.reason])["message"]
     expected = (decision.http_status, decision.www_authenticate or None, body)
     got_body = None
     if method != "HEAD" and reply.body:
@@ -252,6 +262,15 @@ def differential(tmp: Path, catalog_file: Path | None, keys: Keys, upstream: Ups
                 problem = check(engine, upstream, port, method, path, token)
                 if problem:
                     problems.append(problem)
+        endpoint = catalog.endpoints[0]
+        for extra in REWRITES:
+            for token in tokens[endpoint.scopes]:
+                if token.kind in VARIANT_KINDS:
+                    count += 1
+                    path = concrete(endpoint.template, "abc123")
+                    problem = check(engine, upstream, port, endpoint.method, path, token, extra)
+                    if problem:
+                        problems.append(problem)
     finally:
         process.stop()
     assert not problems, f"{len(problems)} of {count} answers differ:\n" + "\n".join(problems[:40])

@@ -250,3 +250,31 @@ def test_authzen_evaluations_continue_the_http_trace(serve: ServeProcess, receiv
     assert {c.attributes["scopesvc.front_end"] for c in children} == {"authzen"}
     for traced in (span, *children):
         assert_nothing_secret(traced)
+
+
+def test_token_verification_is_an_event_on_the_decision_span(tmp_path: Path, receiver: Receiver) -> None:
+    from .token_helpers import AUDIENCE, KeyServer, SigningKey, claims
+
+    key = SigningKey("k1")
+    issuer = KeyServer(key)
+    process = ServeProcess(tmp_path, "--tracing", "--jwt-issuer", issuer.issuer, "--jwt-audience", AUDIENCE,
+                           env=otel_env(receiver))
+    try:
+        stub = pb_grpc.ScopeServiceStub(process.channel)
+        bearer = key.sign(claims(issuer.issuer, scope="users:read"))
+        request = pb.CheckRequest(bearer_token=bearer, method="GET", path="/users/me")
+        metadata = (("traceparent", TRACEPARENT),)
+        assert stub.Check(request, metadata=metadata, timeout=5).allowed
+        assert stub.Check(request, metadata=metadata, timeout=5).allowed  # verified once: the second is cached
+        spans = receiver.wait_for(lambda s: in_trace(s) and s.name == "scopesvc.v1.ScopeService/Check", count=2)
+    finally:
+        assert process.close() == 0, process.log()
+        issuer.close()
+    verifications = [attributes for span in spans for name, attributes in span.events
+                     if name == "scopesvc.token.verification"]
+    assert len(verifications) == 1
+    assert verifications[0]["scopesvc.token.result"] == "valid"
+    assert verifications[0]["scopesvc.token.issuer"] == issuer.issuer
+    for span in spans:
+        text = json.dumps([span.attributes, span.events])
+        assert bearer not in text and "user-1" not in text and "users:read" not in text

@@ -34,7 +34,7 @@ from ..ops.metrics import Metrics
 from ..ops.reload import CatalogReloader
 from ..policy import Engine
 from ..tokens import TokenConfig, Verifier
-from ..tokens.verifier import check_available
+from ..tokens.verifier import Verification, check_available
 from .admission import Admission, channelz_outstanding, create_server
 from .handlers import GenericOnly, add_to_server
 from .service import SERVICE, ScopeService
@@ -72,6 +72,8 @@ class Server:
         self.decider = Decider(self.ref, self.cache, self.metrics, self.decision_log, config.dry_run, self.tracing)
         tokens = TokenConfig.from_server_config(config)
         self.verifier = Verifier(tokens, self.metrics) if tokens.enabled else None
+        if self.verifier is not None and self.tracing is not None:
+            self.verifier.observers.append(_trace_verification)
         self.reloader = (
             CatalogReloader(config.catalog, self.ref, self.metrics, config.reload_interval,
                             on_swap=lambda _engine: self.cache.clear())
@@ -248,3 +250,10 @@ async def run(config: ServerConfig) -> None:
     log.info("stopping: NOT_SERVING, draining in-flight RPCs for up to %.1fs", config.grace)
     await server.stop()
     log.info("stopped")
+
+
+def _trace_verification(verification: Verification, seconds: float) -> None:
+    """A token verification (not a cache hit) as an event on the current span: its result and issuer only."""
+    tracing.event("scopesvc.token.verification", {
+        "scopesvc.token.result": verification.result, "scopesvc.token.issuer": verification.issuer,
+        "scopesvc.token.method": verification.method, "scopesvc.token.seconds": seconds})

@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision as SamplingDecision
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import __version__
@@ -36,6 +37,7 @@ from .config import ConfigError
 PROTOCOLS = ("grpc", "http/protobuf")
 _SERVER, _INTERNAL = SpanKind.SERVER, SpanKind.INTERNAL
 _DROP = SamplingDecision.DROP
+_ID_LOW_BITS = TraceIdRatioBased.TRACE_ID_LIMIT
 
 
 def exporter(environ: Mapping[str, str]) -> SpanExporter:
@@ -108,15 +110,28 @@ class _Ids(RandomIdGenerator):
         return trace_id or super().generate_trace_id()
 
 
+def root_bound(sampler: Sampler) -> int | None:
+    """The bound a root call's trace id is held to when `sampler` decides roots by `TraceIdRatioBased`, else None.
+
+    That rule samples a trace id exactly when its low 64 bits are below the bound, so a root call can
+    be judged from the id alone, with no context, span or `SamplingResult` built. `ParentBased` has no
+    public accessor for its root sampler; `_root` is the attribute it decides roots with.
+    """
+    root = sampler._root if isinstance(sampler, ParentBased) else sampler
+    return root.bound if isinstance(root, TraceIdRatioBased) else None
+
+
 class Tracing:
     """The tracer provider, its OTLP exporter, and the spans and annotations front ends use.
 
     A call the sampler drops (99 of 100 at a 1% ratio) costs little: the incoming context is parsed
-    only when the carrier holds one of the propagator's fields, the configured sampler is asked
-    before any span is built, and a dropped call is only its trace id in a context variable (the
-    decision log still names the trace). The SDK's span machinery runs for the calls it records;
-    a root call the sampler keeps is started with the very trace id the sampler judged, so the
-    SDK's own sampling of it agrees (the standard samplers decide from the trace id and parent).
+    only when the carrier holds one of the propagator's fields; a call with a parent is put to the
+    configured sampler before any span is built; a root call under a trace-id ratio sampler
+    (`traceidratio`, `parentbased_traceidratio`) is judged by that sampler's own bound on a freshly
+    drawn trace id, with no sampler call at all. A dropped call is only its trace id in a context
+    variable (the decision log still names the trace). The SDK's span machinery runs for the calls
+    it records; a root call the sampler keeps is started, as a root (an empty parent context), with
+    the very trace id that was judged, so the SDK's own sampling of it agrees.
     """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
@@ -128,6 +143,8 @@ class Tracing:
         # The sampler comes from OTEL_TRACES_SAMPLER[_ARG], as the SDK reads them.
         self.provider = TracerProvider(resource=resource, id_generator=self.ids)
         self.sampler = self.provider.sampler
+        self.root_bound = root_bound(self.sampler)
+        self.root_context = otel_context.Context()
         self.provider.add_span_processor(BatchSpanProcessor(exporter(environ)))
         self.tracer = self.provider.get_tracer("scopesvc", __version__)
         self.fields = tuple(propagate.get_global_textmap().fields)
@@ -140,11 +157,15 @@ class Tracing:
             trace_id = trace.get_current_span(parent).get_span_context().trace_id  # 0 when invalid
         root = not trace_id
         if root:
-            trace_id = self.ids.generate_trace_id()
-        if self.sampler.should_sample(parent, trace_id, name, _SERVER, attributes).decision is _DROP:
-            return Dropped(trace_id)
-        if root:
+            trace_id, parent = self.ids.generate_trace_id(), self.root_context
+            if self.root_bound is not None:
+                if trace_id & _ID_LOW_BITS >= self.root_bound:
+                    return Dropped(trace_id)
+            elif self.sampler.should_sample(parent, trace_id, name, _SERVER, attributes).decision is _DROP:
+                return Dropped(trace_id)
             self.ids.next_trace_id = trace_id
+        elif self.sampler.should_sample(parent, trace_id, name, _SERVER, attributes).decision is _DROP:
+            return Dropped(trace_id)
         return Span(self.tracer.start_span(name, parent, _SERVER, attributes, record_exception=False,
                                            set_status_on_exception=False))
 

@@ -29,6 +29,7 @@ class Result:
     round_rps: list[float] = field(default_factory=list)
     data_bytes: int = 0
     bad_bodies: list[str] = field(default_factory=list)
+    round_cpu_us: list[float] = field(default_factory=list)  # server CPU per answer, each round (when measured)
 
     @property
     def rps(self) -> float:
@@ -144,5 +145,6 @@ def merge(label: str, rounds: list[Result]) -> Result:
         merged.data_bytes += r.data_bytes
         merged.bad_bodies += r.bad_bodies
         merged.round_rps.append(r.rps)
+        merged.round_cpu_us += r.round_cpu_us
     merged.per_load = [sum(counts) for counts in zip(*(r.per_load for r in rounds))]
     return merged

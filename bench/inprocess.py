@@ -52,10 +52,10 @@ def decision_ns(engines: Mapping[K, Engine], calls: int, turns: int = 10) -> dic
                     start = clock()
                     check(token, method, path)
                     out.append(clock() - start)
-    return {name: {**_summary(times), "cases": len(mixes[name])} for name, times in samples.items()}
+    return {name: {**summarize(times), "cases": len(mixes[name])} for name, times in samples.items()}
 
 
-def _summary(samples: list[int]) -> dict[str, float]:
+def summarize(samples: list[int]) -> dict[str, float]:
     """Median, p99 and mean of per-call times, and how many there were."""
     samples = sorted(samples)
     return {"median": samples[len(samples) // 2], "p99": samples[int(len(samples) * 0.99)],
@@ -77,10 +77,32 @@ def cached_decision_ns(engine: Engine, rounds: int) -> dict[str, float]:
             if decision is None:
                 decision = cache[key] = check(*args)
             samples.append(clock() - start)
-    return _summary(samples[len(cases):])
+    return summarize(samples[len(cases):])
 
 
 COLD_SWEEP_BYTES = 4 << 20
+
+
+def check_handler(engine: Engine, tracing: Any = None) -> tuple[Server, Callable[[bytes, Any], Any]]:
+    """The server's Check handler (request bytes to serialized answer) on a Decider without a cache.
+
+    With `tracing` (a `scopesvc.ops.otel.Tracing`), traced as the server traces it.
+    """
+    server = Server(ServerConfig(cache_size=0), engine)
+    server.decider.tracing = tracing
+    check = ScopeService(server.decider).Check
+    if tracing is not None:
+        check = handlers._traced(check, SERVICE.full_name, "Check", tracing, None)
+    return server, handlers._unary(check, "Check", server.metrics.rpc(SERVICE.full_name, "Check"), None,
+                                   pb.CheckRequest, pb.CheckResponse)
+
+
+def drive(coroutine: Any) -> None:
+    """Run a coroutine that never waits (a handler on an in-memory request) to its end."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        pass
 
 
 def handler_hot_cold_us(rounds: int) -> dict[str, dict[str, float]]:
@@ -92,22 +114,13 @@ def handler_hot_cold_us(rounds: int) -> dict[str, dict[str, float]]:
     return), so the difference is what scopesvc adds per request.
     """
     engine = Engine(catalog_files.load_default())
-    server = Server(ServerConfig(cache_size=0), engine)
-    service = ScopeService(server.decider)
-    handle = handlers._unary(service.Check, "Check", server.metrics.rpc(SERVICE.full_name, "Check"), None,
-                             pb.CheckRequest, pb.CheckResponse)
+    server, handle = check_handler(engine)
     bodies = [c.request().SerializeToString() for c in workload.representative(workload.full_mix(engine.catalog))]
     requests = [pb.CheckRequest.FromString(b) for b in bodies]
     args = [convert.check_args(r) for r in requests]
 
     async def noop(request: pb.CheckRequest, context: grpc.aio.ServicerContext) -> bytes:
         return b""
-
-    def drive(coroutine: Any) -> None:
-        try:
-            coroutine.send(None)
-        except StopIteration:
-            pass
 
     parts: dict[str, Callable[[int], object]] = {
         "no-op handler (parse, return)": lambda i: drive(noop(pb.CheckRequest.FromString(bodies[i]), None)),

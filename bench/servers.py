@@ -89,3 +89,10 @@ def raw_calls(port: int, method: str, bodies: list[bytes]) -> list[bytes]:
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
         return [call(body, timeout=10) for body in bodies]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) process `pid` has used so far: a server's own cost, which a
+    busy machine does not blur as it blurs wall-clock throughput."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

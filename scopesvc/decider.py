@@ -107,15 +107,17 @@ class Decider:
 
     def decide_verified(self, verification: Verification, method: str, path: str, *, rpc: str,
                         attributes: Mapping[str, str] | None = None, engine: Engine | None = None,
-                        route: str = "", headers: Collection[str] = ()) -> Outcome:
+                        route: str = "", headers: Collection[str] = (), subject: str = "") -> Outcome:
         """Decide for a verified bearer credential: its token's decision, or the invalid-token deny (401).
+
+        The decision log's subject is the token's `sub` unless the caller names one (`subject`).
 
         The deny is counted, logged and shadowed by dry-run like any decision, and never cached
         here (the verifier keeps its own cache of verified tokens). Like a missing token, an
         invalid one is answered before the request's route or headers are looked at.
         """
         if verification.token is not None:
-            return self.decide(verification.token, method, path, rpc=rpc, subject=verification.subject,
+            return self.decide(verification.token, method, path, rpc=rpc, subject=subject or verification.subject,
                                client=verification.client_id, attributes=attributes, engine=engine,
                                route=route, headers=headers)
         start = time.perf_counter()
@@ -160,5 +162,6 @@ class Decider:
     def _decide_any(self, token: Token | Verification | None, method: str, path: str, rpc: str, engine: Engine,
                     subject: str, attributes: Mapping[str, str] | None) -> Outcome:
         if isinstance(token, Verification):
-            return self.decide_verified(token, method, path, rpc=rpc, engine=engine, attributes=attributes)
+            return self.decide_verified(token, method, path, rpc=rpc, engine=engine, attributes=attributes,
+                                        subject=subject)
         return self.decide(token, method, path, rpc=rpc, subject=subject, attributes=attributes, engine=engine)

@@ -6,7 +6,9 @@ same through the real server over HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import inspect
 from typing import Any
 
 import pytest
@@ -22,8 +24,21 @@ from scopesvc.policy import Engine, RequestError, TokenFormat, TokenKind
 ENGINE = Engine(catalog_files.load_default())
 
 
-def authzen(dry_run: bool = False) -> Authzen:
-    return Authzen(Decider(EngineRef(ENGINE), DecisionCache(100, 60), Metrics(), dry_run=dry_run))
+class Blocking:
+    """An `Authzen` whose async API methods are called to completion (none does I/O without a verifier)."""
+
+    def __init__(self, api: Authzen) -> None:
+        self.api = api
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self.api, name)
+        if not inspect.iscoroutinefunction(value):
+            return value
+        return lambda *args, **kwargs: asyncio.run(value(*args, **kwargs))
+
+
+def authzen(dry_run: bool = False) -> Any:
+    return Blocking(Authzen(Decider(EngineRef(ENGINE), DecisionCache(100, 60), Metrics(), dry_run=dry_run)))
 
 
 def request(scopes: Any = "users:read", method: str = "GET", path: str = "/users/me", **extra: Any) -> dict:

@@ -2,10 +2,17 @@
 
 No HTTP here (authzen_http.py serves it). The profile (docs/gateways.md, "AuthZEN"):
 
-- `subject` carries the token: `properties.scopes` (a list of strings or one space-separated
-  string), optionally `properties.token_format` (`scoped`, `legacy`), `properties.issued_at`
-  (seconds since the epoch, or RFC 3339) and `properties.token_kind` (`oauth_app`,
-  `personal_access_token`). `subject.id` reaches the decision log only as a keyed hash.
+- `subject` (`type` e.g. `token`) carries the token: either its scopes, `properties.scopes` (a list
+  of strings or one space-separated string), optionally `properties.token_format` (`scoped`,
+  `legacy`), `properties.issued_at` (seconds since the epoch, or RFC 3339) and
+  `properties.token_kind` (`oauth_app`, `personal_access_token`); or, when the server verifies
+  tokens (`--jwt-issuer`), the bearer access token itself, `properties.token`, verified by the same
+  (cached) Verifier as the gateways' `Authorization: Bearer`. Both at once is a 400; a token on a
+  server without verification is a 400 too. An invalid token (expired, wrong audience, bad
+  signature...) is a decision, false, with reason `INVALID_TOKEN` and what the 401 answer says;
+  no usable keys is the server's own failure, HTTP 503, never a decision (for `evaluations`, the
+  whole request). `subject.id` reaches the decision log only as a keyed hash; with a token it may
+  be left out, and the verified `sub` is logged (hashed) instead.
 - `action.name` is the HTTP method.
 - `resource.type` is `endpoint`; `resource.id` the request path or an endpoint template
   (`/users/{uuid}`); `resource.properties.path` may give the path instead of the id, and
@@ -20,7 +27,7 @@ HTTP binding answers 400; inside `evaluations`, one unreadable item is that item
 false, `context.error`), as the specification's "errors in individual evaluations" says.
 
 Searches are answered from the catalog with the engine's policy verdicts (not counted or logged
-as decisions): resource search lists the endpoint templates the token may call with the method,
+as decisions; an invalid token finds nothing, with `context.reason` `INVALID_TOKEN`): resource search lists the endpoint templates the token may call with the method,
 action search the methods it may use on the path; each result fed back into an evaluation is
 allowed. Subject search has no meaning here (scopesvc knows tokens, not who holds them).
 """
@@ -28,12 +35,14 @@ allowed. Subject search has no meaning here (scopesvc knows tokens, not who hold
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from ..convert import MAX_BATCH, MAX_ITEM_LENGTH, MAX_METHOD_LENGTH, MAX_SCOPE_LENGTH, MAX_SCOPES, check_strings
 from ..decider import Decider, Outcome
-from ..policy import Engine, RequestError, Token, TokenFormat, TokenKind
+from ..policy import Engine, Reason, RequestError, Token, TokenFormat, TokenKind
+from ..policy.engine import invalid_token
+from ..tokens import Verification, Verifier
 
 RPC = "authzen"
 RESOURCE_TYPE = "endpoint"
@@ -53,9 +62,9 @@ _TUPLE = ("subject", "action", "resource", "context")
 
 
 class Question(NamedTuple):
-    """One evaluation as the Decider takes it."""
+    """One evaluation as the Decider takes it: the token's scopes, or a bearer credential to verify."""
 
-    token: Token
+    token: Token | str
     method: str
     path: str
     subject: str
@@ -129,14 +138,20 @@ def _choice(properties: Mapping[str, Any], key: str, field: str, choices: Mappin
     return choices[word]
 
 
-def subject_token(subject: Mapping[str, Any], field: str = "subject") -> Token:
-    """The token a subject carries in its properties (see the module docstring)."""
+def subject_token(subject: Mapping[str, Any], field: str = "subject", verifies: bool = False) -> Token | str:
+    """The token a subject carries in its properties: its scopes as a Token, or (when this server
+    `verifies` tokens) the bearer credential to verify (see the module docstring)."""
     properties = _optional_object(subject, "properties", f"{field}.properties")
     if "token" in properties:
         if "scopes" in properties:
             raise RequestError(f"{field}.properties.token", "give the token's scopes or the token, not both")
-        raise RequestError(f"{field}.properties.token", "bearer token verification is not configured "
-                           "on this server: send the token's scopes as properties.scopes")
+        if not verifies:
+            raise RequestError(f"{field}.properties.token", "bearer token verification is not configured "
+                               "on this server: send the token's scopes as properties.scopes")
+        credential = properties["token"]
+        if not isinstance(credential, str) or not credential:
+            raise RequestError(f"{field}.properties.token", "must be the bearer access token, a non-empty string")
+        return credential  # its length is the verifier's to judge (--jwt-max-bytes), like a gateway's
     if "scopes" not in properties:
         raise RequestError(f"{field}.properties.scopes", "required: the token's scopes")
     scopes = _scopes(properties["scopes"], f"{field}.properties.scopes")
@@ -161,12 +176,12 @@ def _resource_type(resource: Mapping[str, Any], field: str) -> None:
                            f"not {kind!r}")
 
 
-def question(request: Mapping[str, Any], prefix: str = "") -> Question:
+def question(request: Mapping[str, Any], prefix: str = "", verifies: bool = False) -> Question:
     """An Access Evaluation request (a 4-tuple, defaults already merged) as the Decider's question."""
     subject = _object(request.get("subject"), f"{prefix}subject")
-    subject_id = _string(subject, "id", f"{prefix}subject.id")
     _string(subject, "type", f"{prefix}subject.type", 64)
-    token = subject_token(subject, f"{prefix}subject")
+    token = subject_token(subject, f"{prefix}subject", verifies)
+    subject_id = _string(subject, "id", f"{prefix}subject.id", required=isinstance(token, Token))
     action = _object(request.get("action"), f"{prefix}action")
     method = _method(action, f"{prefix}action")
     resource = _object(request.get("resource"), f"{prefix}resource")
@@ -229,27 +244,55 @@ def _paged(results: list[dict[str, Any]], request: Mapping[str, Any]) -> dict[st
                      "total": len(results)}}
 
 
+def _nothing_found(verification: Verification, request: Mapping[str, Any]) -> dict[str, Any]:
+    """A search for an invalid token: no results, and why (no more than the 401 answer says)."""
+    found = _paged([], request)
+    found["context"] = {"reason": Reason.INVALID_TOKEN.name, "message": invalid_token(verification.description).message}
+    return found
+
+
 class Authzen:
-    """The AuthZEN API over `decider`: each method takes the parsed JSON body and returns the response object."""
+    """The AuthZEN API over `decider` (and `verifier`, when the server verifies bearer tokens): each
+    method takes the parsed JSON body and returns the response object. Raises `RequestError` (400)
+    and `TokensUnavailable` (503)."""
 
-    def __init__(self, decider: Decider) -> None:
+    def __init__(self, decider: Decider, verifier: Verifier | None = None) -> None:
         self.decider = decider
+        self.verifier = verifier
 
-    def evaluation(self, body: Any, attributes: Mapping[str, str] | None = None) -> dict[str, Any]:
+    async def _verified(self, token: Token | str) -> Token | Verification:
+        """The scopes as given, or the bearer credential's verification (cached by the verifier)."""
+        if isinstance(token, Token):
+            return token
+        assert self.verifier is not None  # subject_token returns a credential only when it verifies
+        return await self.verifier.resolve(token)
+
+    def _decide(self, asked: Question, token: Token | Verification, engine: Engine,
+                attributes: Mapping[str, str] | None) -> Outcome:
+        return self.decider.decide_item(token, asked.method, asked.path, rpc=RPC, engine=engine,
+                                        subject=asked.subject, attributes=attributes)
+
+    async def evaluation(self, body: Any, attributes: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Access Evaluation API: one decision."""
-        asked = question(_object(body, "request"))
-        return answer(self.decider.decide(asked.token, asked.method, asked.path, rpc=RPC, subject=asked.subject,
+        asked = question(_object(body, "request"), verifies=self.verifier is not None)
+        token = await self._verified(asked.token)
+        if isinstance(token, Verification):
+            return answer(self.decider.decide_verified(token, asked.method, asked.path, rpc=RPC,
+                                                       subject=asked.subject, attributes=attributes))
+        return answer(self.decider.decide(token, asked.method, asked.path, rpc=RPC, subject=asked.subject,
                                           attributes=attributes))
 
-    def evaluations(self, body: Any, attributes: Mapping[str, str] | None = None) -> dict[str, Any]:
+    async def evaluations(self, body: Any, attributes: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Access Evaluations API: defaults plus `evaluations[]`, under `options.evaluations_semantic`.
 
         Without `evaluations` it is the single evaluation (the specification's backwards-compatible form).
+        Every bearer token of the batch is verified before anything is decided, so a key outage
+        (`TokensUnavailable`) fails the whole request and no half of it is logged as decided.
         """
         request = _object(body, "request")
         items = request.get("evaluations")
         if items is None:
-            return self.evaluation(request, attributes)
+            return await self.evaluation(request, attributes)
         if not isinstance(items, list):
             raise RequestError("evaluations", f"must be an array, not {_kind(items)}")
         if len(items) > MAX_BATCH:
@@ -261,17 +304,23 @@ class Authzen:
             raise RequestError("options.evaluations_semantic", f"must be one of {', '.join(SEMANTICS)}, "
                                f"not {semantic!r}")
         defaults = {key: request[key] for key in _TUPLE if request.get(key) is not None}
-        engine: Engine = self.decider.ref.engine  # one catalog for the whole batch
-        results: list[dict[str, Any]] = []
+        asked: list[tuple[Question, Token | Verification] | RequestError] = []
         for i, item in enumerate(items):
             try:
-                asked = question({**defaults, **_object(item, f"evaluations[{i}]")}, f"evaluations[{i}].")
+                one = question({**defaults, **_object(item, f"evaluations[{i}]")}, f"evaluations[{i}].",
+                               self.verifier is not None)
             except RequestError as exc:
-                results.append(item_error(exc))
+                asked.append(exc)
+            else:
+                asked.append((one, await self._verified(one.token)))
+        engine: Engine = self.decider.ref.engine  # one catalog for the whole batch
+        results: list[dict[str, Any]] = []
+        for each in asked:
+            if isinstance(each, RequestError):
+                results.append(item_error(each))
                 allowed = False
             else:
-                outcome = self.decider.decide_item(asked.token, asked.method, asked.path, rpc=RPC, engine=engine,
-                                                   subject=asked.subject, attributes=attributes)
+                outcome = self._decide(*each, engine, attributes)
                 results.append(answer(outcome))
                 allowed = outcome.allowed
             if (semantic == "deny_on_first_deny" and not allowed) or (semantic == "permit_on_first_permit"
@@ -279,31 +328,44 @@ class Authzen:
                 break
         return {"evaluations": results}
 
-    def search_resource(self, body: Any) -> dict[str, Any]:
+    async def _search(self, request: Mapping[str, Any],
+                      found: Callable[[Engine, Token], list[dict[str, Any]]]) -> dict[str, Any]:
+        """The page of what `found` finds for the subject's token; nothing for an invalid bearer token."""
+        token = await self._verified(subject_token(_object(request.get("subject"), "subject"), "subject",
+                                                   self.verifier is not None))
+        if isinstance(token, Verification):
+            if token.token is None:
+                return _nothing_found(token, request)
+            token = token.token
+        return _paged(found(self.decider.ref.engine, token), request)
+
+    async def search_resource(self, body: Any) -> dict[str, Any]:
         """Resource Search API: the endpoint templates the subject's token may call with `action.name`."""
         request = _object(body, "request")
-        token = subject_token(_object(request.get("subject"), "subject"))
         method = _method(_object(request.get("action"), "action"), "action")
         _resource_type(_object(request.get("resource"), "resource"), "resource")
-        engine = self.decider.ref.engine
-        templates = dict.fromkeys(endpoint.template for endpoint in engine.catalog.endpoints)
-        results = [{"type": RESOURCE_TYPE, "id": template} for template in templates
-                   if engine.check(token, method, template).allowed]
-        return _paged(results, request)
 
-    def search_action(self, body: Any) -> dict[str, Any]:
+        def found(engine: Engine, token: Token) -> list[dict[str, Any]]:
+            templates = dict.fromkeys(endpoint.template for endpoint in engine.catalog.endpoints)
+            return [{"type": RESOURCE_TYPE, "id": template} for template in templates
+                    if engine.check(token, method, template).allowed]
+
+        return await self._search(request, found)
+
+    async def search_action(self, body: Any) -> dict[str, Any]:
         """Action Search API: the methods the subject's token may use on `resource.id` (path or template)."""
         request = _object(body, "request")
-        token = subject_token(_object(request.get("subject"), "subject"))
         resource = _object(request.get("resource"), "resource")
         _resource_type(resource, "resource")
         properties = _optional_object(resource, "properties", "resource.properties")
         path = _string(properties, "path", "resource.properties.path", required=False) or _string(
             resource, "id", "resource.id")
-        engine = self.decider.ref.engine
-        methods = sorted({endpoint.method for endpoint in engine.catalog.endpoints} | {"HEAD"})
-        results = [{"name": method} for method in methods if engine.check(token, method, path).allowed]
-        return _paged(results, request)
+
+        def found(engine: Engine, token: Token) -> list[dict[str, Any]]:
+            methods = sorted({endpoint.method for endpoint in engine.catalog.endpoints} | {"HEAD"})
+            return [{"name": method} for method in methods if engine.check(token, method, path).allowed]
+
+        return await self._search(request, found)
 
     @staticmethod
     def metadata(base_url: str) -> dict[str, str]:

@@ -6,7 +6,8 @@ What the specification's "Transport" section asks, and how it is met here:
   cannot be read (bad JSON, wrong types, a body over the front end's size limit, a field the
   profile does not accept), with "an error message string" as its body (text/plain); `405` with
   `Allow` another method on an AuthZEN path; `500` is the server's own failure, logged, never a
-  decision;
+  decision; `503` that a subject's bearer token cannot be verified now (no issuer's keys or
+  introspection answer): the whole request, never a decision;
 - `X-Request-ID`: when the request has one, every response to it carries the same value (and
   the decision log records it);
 - `GET /.well-known/authzen-configuration` is the PDP metadata (`200`, `application/json`),
@@ -25,12 +26,13 @@ from typing import Any
 from aiohttp import web
 
 from ..policy import RequestError
+from ..tokens import TokensUnavailable
 from .authzen import ENDPOINTS, METADATA_PATH, Authzen
 
 log = logging.getLogger(__name__)
 
 REQUEST_ID = "X-Request-ID"
-Body = Callable[[Any, dict[str, str]], dict[str, Any]]
+Body = Callable[[Any, dict[str, str]], Awaitable[dict[str, Any]]]
 
 
 def _reject_constant(name: str) -> Any:
@@ -126,9 +128,12 @@ class AuthzenRoutes:
     @staticmethod
     async def _answer(request: web.Request, route: str, body: Body, attributes: dict[str, str]) -> web.Response:
         try:
-            return _json(body(await read_body(request), attributes))
+            return _json(await body(await read_body(request), attributes))
         except RequestError as exc:
             return _text(400, str(exc))
+        except TokensUnavailable as exc:
+            log.warning("AuthZEN %s: %s", route, exc)
+            return _text(503, "cannot verify the subject's token now: no usable keys at its issuer")
         except Exception:
             log.exception("internal error in AuthZEN %s", route)
             return _text(500, "internal error")

@@ -103,7 +103,8 @@ class Server:
                                              HttpLimits.from_server_config(config), config.grace)
             ForwardAuth(self.decider, self.gateway, verifier=self.verifier).install(self.forward_auth)
             if config.authzen:
-                AuthzenRoutes(Authzen(self.decider), config.authzen_pdp_url).add_to(self.forward_auth.add_route)
+                AuthzenRoutes(Authzen(self.decider, self.verifier), config.authzen_pdp_url).add_to(
+                    self.forward_auth.add_route)
         add_to_server(self.health, self.grpc, HEALTH_SERVICE, self.metrics, self.admission, exempt=True)
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
             reflection.aio.ReflectionServicer(

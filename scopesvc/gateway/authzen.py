@@ -27,9 +27,9 @@ HTTP binding answers 400; inside `evaluations`, one unreadable item is that item
 false, `context.error`), as the specification's "errors in individual evaluations" says.
 
 Searches are answered from the catalog with the engine's policy verdicts (not counted or logged
-as decisions; an invalid token finds nothing, with `context.reason` `INVALID_TOKEN`): resource search lists the endpoint templates the token may call with the method,
-action search the methods it may use on the path; each result fed back into an evaluation is
-allowed. Subject search has no meaning here (scopesvc knows tokens, not who holds them).
+as decisions; an invalid token finds nothing, with `context.reason` `INVALID_TOKEN`): resource
+search lists the endpoint templates the token may call with the method, action search the methods
+it may use on the path; each result fed back into an evaluation is allowed. Subject search has no meaning here (scopesvc knows tokens, not who holds them).
 """
 
 from __future__ import annotations

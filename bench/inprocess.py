@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import resource
 import statistics
@@ -88,6 +89,8 @@ def check_handler(engine: Engine, tracing: Any = None) -> tuple[Server, Callable
 
     With `tracing` (a `scopesvc.ops.otel.Tracing`), traced as the server traces it.
     """
+    # grpc.aio.server() wants a current event loop, and an earlier section's asyncio.run() leaves none.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     server = Server(ServerConfig(cache_size=0), engine)
     server.decider.tracing = tracing
     check = ScopeService(server.decider).Check

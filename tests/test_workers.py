@@ -139,3 +139,17 @@ def test_workers_write_a_decision_log_file_each(tmp_path: Path) -> None:
     lines = [len((tmp_path / f"decisions.jsonl.w{i}").read_text().splitlines()) for i in range(2)]
     # Each worker's file holds its own decisions (the health checks are not decisions).
     assert lines == [int(n) for n in per_worker] and sum(lines) == 24, (lines, per_worker)
+
+
+def test_a_worker_resolves_exactly_the_supervisor_configuration() -> None:
+    """Every option, lists of issuers included, survives the trip through the worker's environment."""
+    import argparse
+    import dataclasses
+
+    from scopesvc.ops.config import ServerConfig, resolve
+    from scopesvc.server.workers import worker_environment
+
+    issuers = ({"issuer": "https://a.example", "audience": "api"}, {"issuer": "https://b.example"})
+    config = dataclasses.replace(ServerConfig(), port=50051, workers=2, jwt_issuers=issuers, dry_run=True)
+    worker = resolve(argparse.Namespace(), worker_environment(config, 0))
+    assert worker == dataclasses.replace(config, workers=1, reuse_port=True)

@@ -21,6 +21,7 @@ complete server - its own engine, cache, health service and catalog reloader - s
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import signal
@@ -46,13 +47,22 @@ def check(config: ServerConfig) -> None:
     bind_tcp("gRPC", config.host, config.port).close()  # ListenError when another process holds it
 
 
+def _env_text(value: object) -> str:
+    """One resolved option as the worker's environment spells it (lists as JSON, which YAML reads back)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
+    return str(value)
+
+
 def worker_environment(config: ServerConfig, index: int) -> dict[str, str]:
     """The environment that makes `scopesvc serve` run worker `index` of `config`."""
     env = dict(os.environ)
     env.pop(env_name("config"), None)
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        env[env_name(f.name)] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        env[env_name(f.name)] = _env_text(value)
     env[env_name("workers")] = "1"
     env[env_name("reuse_port")] = "true"
     if config.metrics_port:

@@ -31,18 +31,19 @@ WELLFORMED = re.compile(regex.WELLFORMED)
 TOO_LONG = re.compile(regex.TOO_LONG)
 
 
-def exportable(doc: dict) -> dict:
-    """A generated catalog cut to what the exporters encode: plain `{name}` templates, one scope set,
-    not public, case-sensitive paths (the rest is refused, which test_what_the_exporters_do_not_encode
-    checks)."""
+def exportable(doc: dict, alternatives: bool = False) -> dict:
+    """A generated catalog cut to what the exporters encode: plain `{name}` templates, case-sensitive
+    paths, and unless `alternatives` (Envoy encodes them) one scope set and not public (the rest is
+    refused, which test_what_the_exporters_do_not_encode checks)."""
     doc = dict(doc, paths=dict(doc.get("paths", {}), case_insensitive=False))
     endpoints = []
     for entry in doc["endpoints"]:
         if any(("{" in s or "}" in s) and not re.fullmatch(r"\{[A-Za-z_][A-Za-z0-9_]*\}", s)
                for s in entry["path"].split("/")):
             continue
-        entry = {k: v for k, v in entry.items() if k not in ("any_of", "public", "scopes")}
-        entry["scopes"] = list(next(iter(doc_entry_sets(entry, doc))))
+        if not alternatives:
+            entry = {k: v for k, v in entry.items() if k not in ("any_of", "public", "scopes")}
+            entry["scopes"] = list(next(iter(doc_entry_sets(entry, doc))))
         endpoints.append(entry)
     doc["endpoints"] = endpoints or [{"method": "GET", "path": "/", "scopes": []}]
     return doc

@@ -27,9 +27,10 @@ from urllib.parse import urlsplit
 
 from ..policy import Catalog, Engine
 from ..policy.catalog import Endpoint, bearer_challenge
+from ..policy.cover import closest
 from ..policy.model import REWRITE_HEADERS
 from . import ExportRefused, regex
-from .model import IatBounds, Node, granting, iat_bounds, nodes, unsupported
+from .model import ANY_OF, PUBLIC, IatBounds, Node, granting, iat_bounds, nodes, unsupported
 
 JWT_FILTER = "envoy.filters.http.jwt_authn"
 RBAC_NAMESPACE = "envoy.filters.http.rbac"  # where every RBAC filter writes its dynamic metadata
@@ -45,6 +46,9 @@ _RBAC_TYPE = _TYPE + "envoy.extensions.filters.http.rbac.v3.RBAC"
 _MAX_DOUBLE = 1.7976931348623157e308
 # Envoy refuses a regex whose RE2 program is larger than this runtime value (default 100).
 RE2_PROGRAM_SIZE = 1_000_000
+# Distinct scopes in an endpoint's any_of alternatives beyond which it is refused: the deny names
+# the alternative the token comes closest to, one local reply per combination of them (2 ** n).
+MAX_ANY_OF_SCOPES = 8
 RUNTIME = {"re2.max_program_size.error_level": RE2_PROGRAM_SIZE, "re2.max_program_size.warn_level": RE2_PROGRAM_SIZE}
 # The engine decides on the path as the client sent it (docs/paths.md), and so does the exported
 # classifier: Envoy must neither normalise it nor act on encoded slashes itself. Whatever the
@@ -207,6 +211,23 @@ class _Principals:
                 {"bool_match": True}, {"string_match": {"exact": "true"}}, {"string_match": {"exact": "legacy"}}]}}))
         return marks
 
+    def for_endpoint(self, endpoint: Endpoint) -> dict[str, Any]:
+        """Allowed: a public endpoint with any token or none, else one of the endpoint's alternatives.
+
+        A token whose `iat` the adapter cannot read is denied even on a public endpoint, where
+        the engine's adapters refuse it before deciding."""
+        if endpoint.public:
+            return {"not_id": self._unreadable_iat()}
+        granted = [self.for_scopes(scopes) for scopes in endpoint.any_of]
+        return granted[0] if len(granted) == 1 else {"or_ids": {"ids": granted}}
+
+    def grants_scope(self, name: str) -> dict[str, Any]:
+        """A local-reply filter: the verified token's `scope` or `scp` grants `name`."""
+        pattern = regex.has_word(granting(self.catalog, name))
+        return {"or_filter": {"filters": [
+            {"metadata_filter": {"matcher": principal["metadata"], "match_if_key_not_found": False}}
+            for principal in self._words(pattern)["or_ids"]["ids"]]}}
+
     def for_scopes(self, scopes: tuple[str, ...]) -> dict[str, Any]:
         """Allowed: a readable `iat`, and legacy or granting every scope in `scopes` (at least one scope)."""
         cached = self._cache.get(scopes)
@@ -232,7 +253,7 @@ def enforce_filter(catalog: Catalog, ordered: Sequence[Node], options: JwtOption
             methods = node.request_methods(method, catalog.head_as_get)
             policies[f"{node.name} {method} {endpoint.template}"] = {
                 "permissions": [{"and_rules": {"rules": [{"metadata": _shadow_is(node.name)}, _methods(methods)]}}],
-                "principals": [principals.for_scopes(endpoint.scopes)],
+                "principals": [principals.for_endpoint(endpoint)],
             }
     return {
         "name": "scopesvc.enforce",
@@ -273,15 +294,51 @@ def _json_reply(body: str) -> dict[str, Any]:
                                      "content_type": "application/json"}}
 
 
-def _endpoint_mapper(node: Node, method: str, endpoint: Endpoint, head_as_get: bool) -> dict[str, Any]:
-    methods = node.request_methods(method, head_as_get)
+def closest_by_grants(catalog: Catalog, endpoint: Endpoint) -> list[tuple[tuple[str, ...], int]]:
+    """The alternative the engine's deny names, as (scopes the token grants, alternative) in
+    first-match order: every combination of the alternatives' scopes that meets none of them,
+    larger combinations first, so the first whose scopes a token all grants is exactly the
+    combination it grants (`closest` reads nothing else of the token). The empty combination is
+    always there: a token granting nothing is denied even where an alternative is empty."""
+    universe = catalog.universe
+    mentioned = [name for name in universe.names if universe.bit(name) & _union(endpoint.alternatives)]
+    out = []
+    for size in range(len(mentioned), -1, -1):
+        for names in itertools.combinations(mentioned, size):
+            granted = universe.mask(names)
+            if not names or not any(mask & ~granted == 0 for mask in endpoint.alternatives):
+                out.append((names, closest(universe, endpoint.alternatives, granted)[0]))
+    return out
+
+
+def _union(masks: Sequence[int]) -> int:
+    union = 0
+    for mask in masks:
+        union |= mask
+    return union
+
+
+def _endpoint_mappers(catalog: Catalog, node: Node, method: str, endpoint: Endpoint,
+                      principals: _Principals) -> list[dict[str, Any]]:
+    if endpoint.public:
+        return []
+    methods = node.request_methods(method, catalog.head_as_get)
     method_filter = {"header_filter": {"header": {
         "name": ":method", "string_match": {"safe_regex": {"regex": "|".join(regex.escape(m) for m in methods)}}}}}
-    return {
-        "filter": _all(_status_is(403), _shadow_filter(node.name), method_filter),
-        "headers_to_add": _headers(("www-authenticate", endpoint.www_authenticate)),
-        **_json_reply(endpoint.deny_body),
-    }
+    if len(endpoint.alternatives) == 1:
+        cases: list[tuple[tuple[str, ...], int]] = [((), 0)]
+    else:
+        cases = closest_by_grants(catalog, endpoint)
+    mappers = []
+    for names, alternative in cases:
+        challenge, body = endpoint.answers[alternative]
+        grants = [principals.grants_scope(name) for name in names]
+        mappers.append({
+            "filter": _all(_status_is(403), _shadow_filter(node.name), method_filter, *grants),
+            "headers_to_add": _headers(("www-authenticate", challenge)),
+            **_json_reply(body),
+        })
+    return mappers
 
 
 def _unknown_mappers(catalog: Catalog) -> list[dict[str, Any]]:
@@ -335,9 +392,10 @@ def local_reply_config(catalog: Catalog, ordered: Sequence[Node], options: JwtOp
             **_json_reply(anonymous.body),
         },
     ]
+    principals = _Principals(catalog, options)
     for node in ordered:
         for method, endpoint in node.endpoints.items():
-            mappers.append(_endpoint_mapper(node, method, endpoint, catalog.head_as_get))
+            mappers += _endpoint_mappers(catalog, node, method, endpoint, principals)
     return {"mappers": mappers + _unknown_mappers(catalog)}
 
 
@@ -345,7 +403,13 @@ def local_reply_config(catalog: Catalog, ordered: Sequence[Node], options: JwtOp
 
 
 def _check(catalog: Catalog) -> None:
-    reasons = unsupported(catalog)
+    reasons = unsupported(catalog, frozenset({ANY_OF, PUBLIC}))
+    for endpoint in catalog.endpoints:
+        mentioned = _union(endpoint.alternatives).bit_count()
+        if len(endpoint.alternatives) > 1 and mentioned > MAX_ANY_OF_SCOPES:
+            reasons.append(f"{endpoint.key}: any_of alternatives naming {mentioned} scopes (at most "
+                           f"{MAX_ANY_OF_SCOPES}: the deny names the closest alternative, one local reply "
+                           f"per combination of them)")
     if reasons:
         raise ExportRefused("Envoy", reasons)
 

@@ -45,9 +45,9 @@ class Node:
 
 _PARAM = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
 # The catalog and endpoint fields the exporters encode. Any other field the policy core has or
-# gains (paths.case_insensitive...) is refused while it is set, as are any-of alternatives, public
-# endpoints and template segments other than a whole `{name}`, until the exporters encode them:
-# an export never drops a rule it does not know.
+# gains (paths.case_insensitive...) is refused while it is set, as are template segments other
+# than a whole `{name}`, and any-of alternatives and public endpoints where an exporter does not
+# encode them (its `encodes`): an export never drops a rule it does not know.
 _CATALOG_FIELDS = {
     "name", "revision", "description", "source", "authorize_url", "scopes_introduced_at", "universe", "scopes",
     "endpoints", "by_key", "trie", "events", "subscribe_scope", "subscribe_mask", "features", "pseudo_scopes",
@@ -62,16 +62,21 @@ def is_param(segment: str) -> bool:
     return _PARAM.fullmatch(segment) is not None
 
 
-def unsupported(catalog: Catalog) -> list[str]:
-    """What in `catalog` the exporters do not encode yet (empty: everything is encoded)."""
+ANY_OF = "any_of"
+PUBLIC = "public"
+
+
+def unsupported(catalog: Catalog, encodes: frozenset[str] = frozenset()) -> list[str]:
+    """What in `catalog` an exporter does not encode yet (empty: everything is encoded); `encodes`
+    names what it does of ANY_OF and PUBLIC."""
     reasons = [f"catalog setting {f.name} (not encoded by this exporter yet)" for f in fields(catalog)
                if f.name not in _CATALOG_FIELDS and getattr(catalog, f.name)]
     for endpoint in catalog.endpoints:
         what = [f"field {f.name}" for f in fields(endpoint)
                 if f.name not in _ENDPOINT_FIELDS and getattr(endpoint, f.name)]
-        if getattr(endpoint, "public", False):
+        if endpoint.public and PUBLIC not in encodes:
             what.append("public: true")
-        if len(getattr(endpoint, "any_of", ())) > 1:
+        if len(endpoint.any_of) > 1 and ANY_OF not in encodes:
             what.append("any_of alternatives (the deny answer depends on the token)")
         try:
             what += [f"template segment {s!r}" for s in template_segments(endpoint.template)

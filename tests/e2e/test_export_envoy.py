@@ -154,6 +154,8 @@ def requests_for(catalog: Catalog) -> list[tuple[str, str, tuple[str, ...], bool
         for i, path in enumerate(paths_for(endpoint.template)):
             out.append((endpoint.method, path, endpoint.scopes, i == 0))
         base = concrete(endpoint.template, "abc123")
+        for scopes in endpoint.any_of[1:]:  # every token kind aimed at each other alternative too
+            out.append((endpoint.method, base, scopes, True))
         for method in ("HEAD", "OPTIONS", "PUT", "get"):
             if method != endpoint.method:
                 out.append((method, base, endpoint.scopes, False))
@@ -285,10 +287,34 @@ def test_example_catalog(tmp_path: Path, keys: Keys, upstream: Upstream) -> None
     assert differential(tmp_path, EXAMPLE, keys, upstream) > 200
 
 
+# Alternatives whose deny names a different alternative depending on the token's scopes, and public
+# endpoints beside scoped ones on the same template shape.
+ALTERNATIVES = {
+    "format": "scopesvc.catalog/v1", "name": "alternatives", "oauth": {"scopes_introduced_at": "2026-03-03"},
+    "hierarchy": {"write_implies_read": True},
+    "scopes": [{"name": "a:read"}, {"name": "a:write"}, {"name": "b:read"}, {"name": "b:write"},
+               {"name": "admin", "implies": ["a:write", "b:write"]}, {"name": "c"}],
+    "endpoints": [
+        {"method": "GET", "path": "/docs/{id}", "any_of": [["a:read", "b:read"], ["admin"], ["c", "a:write"]]},
+        {"method": "POST", "path": "/docs/{id}", "any_of": [["b:write"], ["a:write", "c"]]},
+        {"method": "GET", "path": "/docs/public", "public": True},
+        {"method": "GET", "path": "/health", "public": True},
+        {"method": "DELETE", "path": "/health", "scopes": ["admin"]},
+        {"method": "GET", "path": "/docs/{id}/any", "any_of": [[], ["c"]]},
+    ],
+}
+
+
+def test_alternatives_and_public_endpoints(tmp_path: Path, keys: Keys, upstream: Upstream) -> None:
+    compile_catalog(ALTERNATIVES)
+    (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(ALTERNATIVES))
+    assert differential(tmp_path, tmp_path / "catalog.yaml", keys, upstream) > 200
+
+
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
 @given(doc=catalogs())
 def test_random_catalogs(tmp_path_factory: pytest.TempPathFactory, keys: Keys, upstream: Upstream, doc: dict[str, Any]) -> None:
-    doc = exportable(doc)
+    doc = exportable(doc, alternatives=True)
     compile_catalog(doc)
     tmp = tmp_path_factory.mktemp("random")
     (tmp / "catalog.yaml").write_text(yaml.safe_dump(doc))

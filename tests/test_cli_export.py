@@ -18,7 +18,7 @@ def test_filters_for_a_connection_manager(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     document = yaml.safe_load(out)
     assert [f["name"] for f in document["http_filters"]] == [
-        "envoy.filters.http.jwt_authn", "scopesvc.classify", "scopesvc.enforce"]
+        "envoy.filters.http.jwt_authn", "scopesvc.decide", "scopesvc.enforce"]
     assert document["normalize_path"] is False and document["merge_slashes"] is False
     assert out.startswith("# Envoy configuration exported by scopesvc from catalog calendly-api-v2")
 

@@ -3,15 +3,21 @@
 How the engine's decision is laid out in Envoy (docs/export.md says it for operators):
 - `jwt_authn` verifies the bearer token and puts its payload in dynamic metadata; a missing
   token goes on without a payload, an invalid one is answered 401 by jwt_authn itself.
-- RBAC `scopesvc.classify` (shadow rules only, so it never denies) names what the path is:
-  `malformed`, or the template shape (node) the engine would match, by first match over policies
-  sorted by name, which is the engine's priority order (static segments before parameters).
-  Envoy records the name as dynamic metadata `shadow_effective_policy_id`.
-- RBAC `scopesvc.enforce` allows a request when its node and method name an endpoint AND the
-  token grants what that endpoint requires (or is legacy); everything else is denied (403).
-- The HTTP connection manager's `local_reply_config` turns each deny into the engine's answer:
-  401 without a token, 400 for a malformed path, the endpoint's own 403 challenge and body, or
-  the unknown-endpoint 403.
+- RBAC `scopesvc.decide` holds the whole decision as one matcher (shadow mode, so it never acts
+  itself): a rewrite header, a malformed path, then the template shape the engine picks (first
+  match in the engine's priority order, behind a longest-prefix map on the path so a request
+  tries only the shapes it could match), the method on it (an exact map), and the endpoint's
+  requirement on the verified payload. Its first match is the verdict, and Envoy records the
+  action's name (`header`, `malformed`, `unknown`, or the endpoint's `endpoint_id`) and
+  `allowed`/`denied` as dynamic metadata.
+- RBAC `scopesvc.enforce` denies (403) what the decision denied: one metadata lookup.
+- The HTTP connection manager's `local_reply_config` turns each deny into the engine's answer by
+  the decision's name: 401 without a token, 400 for a rewrite header or a malformed path, the
+  endpoint's own 403 challenge and body, or the unknown-endpoint 403.
+
+Why one matcher and not RBAC policies: an RBAC policy list is tried policy by policy, so every
+request paid a path regex per shape and a metadata lookup per endpoint; the matcher's maps make
+a decision a few regexes and one requirement (bench/export.py measures it).
 """
 
 from __future__ import annotations
@@ -34,12 +40,14 @@ from .model import ANY_OF, PUBLIC, IatBounds, Node, granting, iat_bounds, nodes,
 
 JWT_FILTER = "envoy.filters.http.jwt_authn"
 RBAC_NAMESPACE = "envoy.filters.http.rbac"  # where every RBAC filter writes its dynamic metadata
-CLASSIFY_PREFIX = "scopesvc_classify_"
+DECIDE_PREFIX = "scopesvc_"
 # Envoy prefixes the shadow metadata keys with the filter's shadow_rules_stat_prefix.
-SHADOW_POLICY = CLASSIFY_PREFIX + "shadow_effective_policy_id"
-SHADOW_RESULT = CLASSIFY_PREFIX + "shadow_engine_result"  # set on every request the classifier saw
-REWRITE = "header"  # sorts first: a rewrite header is refused before the path is read (Engine.gateway_target)
-MALFORMED = "malformed"  # sorts before every node name ("n0001"...), so it is tried next
+SHADOW_POLICY = DECIDE_PREFIX + "shadow_effective_policy_id"  # the decision's name (below)
+SHADOW_RESULT = DECIDE_PREFIX + "shadow_engine_result"  # "allowed"/"denied": set on every request decided
+# The decision's names besides endpoint_id(): a rewrite header, a malformed path, an unknown endpoint.
+REWRITE = "header"
+MALFORMED = "malformed"
+UNKNOWN = "unknown"
 PROVIDER = "api"
 _TYPE = "type.googleapis.com/"
 _RBAC_TYPE = _TYPE + "envoy.extensions.filters.http.rbac.v3.RBAC"
@@ -115,15 +123,32 @@ def jwt_authn_filter(options: JwtOptions) -> dict[str, Any]:
     }
 
 
-# -- classification: which node the engine would pick --------------------------------------
+# -- the decision: one RBAC matcher names what the engine decides --------------------------
 
 
-def _header(name: str, **match: Any) -> dict[str, Any]:
-    return {"header": {"name": name, "string_match": match}}
+def _header_input(name: str) -> dict[str, Any]:
+    return {"name": "request_header", "typed_config": {
+        "@type": _TYPE + "envoy.type.matcher.v3.HttpRequestHeaderMatchInput", "header_name": name}}
 
 
-def _path_regex(pattern: str) -> dict[str, Any]:
-    return _header(":path", safe_regex={"regex": pattern})
+def _header_matches(name: str, pattern: str) -> dict[str, Any]:
+    """A matcher predicate: header `name` is present and its value fully matches `pattern` (RE2)."""
+    return {"single_predicate": {"input": _header_input(name),
+                                 "value_match": {"safe_regex": {"google_re2": {}, "regex": pattern}}}}
+
+
+def _any(predicates: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return predicates[0] if len(predicates) == 1 else {"or_matcher": {"predicate": list(predicates)}}
+
+
+def _every(predicates: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return predicates[0] if len(predicates) == 1 else {"and_matcher": {"predicate": list(predicates)}}
+
+
+def _action(name: str, allow: bool) -> dict[str, Any]:
+    """A leaf of the matcher: the name Envoy records as the shadow policy id, and the verdict."""
+    return {"action": {"name": "rbac_action", "typed_config": {
+        "@type": _TYPE + "envoy.config.rbac.v3.Action", "name": name, "action": "ALLOW" if allow else "DENY"}}}
 
 
 def rewrite_header_names() -> list[str]:
@@ -136,43 +161,102 @@ def rewrite_header_names() -> list[str]:
     return names
 
 
-def classify_filter(catalog: Catalog, ordered: Sequence[Node]) -> dict[str, Any]:
-    policies: dict[str, Any] = {
-        REWRITE: {
-            "permissions": [{"or_rules": {"rules": [{"header": {"name": name, "present_match": True}}
-                                                    for name in rewrite_header_names()]}}],
-            "principals": [{"any": True}],
-        },
-        MALFORMED: {
-            "permissions": [{"or_rules": {"rules": [
-                {"not_rule": _path_regex(regex.WELLFORMED)}, _path_regex(regex.TOO_LONG)]}}],
-            "principals": [{"any": True}],
-        },
-    }
+def endpoint_id(node: Node, method: str) -> str:
+    """The name the decision records for an endpoint (`method` as the catalog declares it: HEAD
+    reaching a GET endpoint is that endpoint)."""
+    return f"{node.name} {method}"
+
+
+def _static_head(node: Node, case_insensitive: bool) -> str | None:
+    """The node's first segment when it is literal text (lower-cased where case does not count)."""
+    if not node.segments or "{" in node.segments[0]:
+        return None
+    return node.segments[0].lower() if case_insensitive else node.segments[0]
+
+
+def _path_dispatch(catalog: Catalog, ordered: Sequence[Node], entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The node matchers, in priority order, behind a longest-prefix map on the raw path.
+
+    A path that starts with `/text` (raw: unencoded characters decode to themselves) has a
+    first segment beginning with `text`, so only the shapes whose literal first segment begins
+    with `text`, and the shapes whose first segment is not literal, can match it: each key gets
+    those, in the engine's order. Anything else (no key, an encoded or differently cased first
+    character) goes to the whole list: the map only ever skips shapes that cannot match.
+    """
+    unknown = _action(UNKNOWN, False)
+
+    def in_order(names: Sequence[str]) -> dict[str, Any]:
+        return {"matcher_list": {"matchers": [entries[name] for name in names]}, "on_no_match": unknown}
+
+    heads = {node.name: _static_head(node, catalog.case_insensitive) for node in ordered}
+    by_prefix = {}
+    for key in sorted({head for head in heads.values() if head is not None}):
+        names = [n.name for n in ordered if heads[n.name] is None or heads[n.name].startswith(key)]
+        by_prefix["/" + key] = {"matcher": in_order(names)}
+    everything = in_order([node.name for node in ordered])
+    if not by_prefix:
+        return everything
+    return {"matcher_tree": {"input": _header_input(":path"), "prefix_match_map": {"map": by_prefix}},
+            "on_no_match": {"matcher": everything}}
+
+
+def decision_matcher(catalog: Catalog, ordered: Sequence[Node], options: JwtOptions) -> dict[str, Any]:
+    """What the engine decides, as one matcher: its first match is the engine's verdict and names it.
+
+    In order, as `Engine.gateway_target` and `Engine.check` go: a rewrite header (deny `header`),
+    a malformed path (deny `malformed`), then the template shape the engine picks (first match in
+    priority order), the method on it (an exact map; none is an unknown endpoint), and whether the
+    token satisfies that endpoint (allow or deny, both named by `endpoint_id`).
+    """
+    principals = _Principals(catalog, options)
+    entries = {}
     for node in ordered:
+        by_method = {}
+        for method, endpoint in node.endpoints.items():
+            name = endpoint_id(node, method)
+            decided = {"matcher_list": {"matchers": [{"predicate": principals.for_endpoint(endpoint),
+                                                      "on_match": _action(name, True)}]},
+                       "on_no_match": _action(name, False)}
+            for request_method in node.request_methods(method, catalog.head_as_get):
+                by_method[request_method] = {"matcher": decided}
         pattern = regex.node_pattern(node.segments, catalog.strip_trailing_slash)
-        policies[node.name] = {"permissions": [_path_regex(pattern)], "principals": [{"any": True}]}
+        entries[node.name] = {"predicate": _header_matches(":path", pattern), "on_match": {"matcher": {
+            "matcher_tree": {"input": _header_input(":method"), "exact_match_map": {"map": by_method}},
+            "on_no_match": _action(UNKNOWN, False)}}}
+    refused_first = [
+        {"predicate": _any([_header_matches(name, regex.ANY) for name in rewrite_header_names()]),
+         "on_match": _action(REWRITE, False)},
+        {"predicate": _any([{"not_matcher": _header_matches(":path", regex.WELLFORMED)},
+                            _header_matches(":path", regex.TOO_LONG)]),
+         "on_match": _action(MALFORMED, False)},
+    ]
+    return {"matcher_list": {"matchers": refused_first},
+            "on_no_match": {"matcher": _path_dispatch(catalog, ordered, entries)}}
+
+
+def decide_filter(catalog: Catalog, ordered: Sequence[Node], options: JwtOptions) -> dict[str, Any]:
+    """The decision as shadow rules: Envoy records its name and verdict for every request and
+    never acts on it (the enforcer does), so a deny still says which answer to give."""
     return {
-        "name": "scopesvc.classify",
-        "typed_config": {"@type": _RBAC_TYPE, "shadow_rules": {"action": "ALLOW", "policies": policies},
-                         "shadow_rules_stat_prefix": CLASSIFY_PREFIX},
+        "name": "scopesvc.decide",
+        "typed_config": {"@type": _RBAC_TYPE, "shadow_matcher": decision_matcher(catalog, ordered, options),
+                         "shadow_rules_stat_prefix": DECIDE_PREFIX},
     }
 
 
-# -- enforcement: the endpoint's requirement -----------------------------------------------
-
-
-def _methods(methods: Sequence[str]) -> dict[str, Any]:
-    rules = [_header(":method", exact=m) for m in methods]
-    return rules[0] if len(rules) == 1 else {"or_rules": {"rules": rules}}
-
-
-def _shadow_is(name: str) -> dict[str, Any]:
-    return {"filter": RBAC_NAMESPACE, "path": [{"key": SHADOW_POLICY}], "value": {"string_match": {"exact": name}}}
+def enforce_filter() -> dict[str, Any]:
+    """Denies (403) exactly the requests the decision denied: one metadata lookup."""
+    denied = {"metadata": {"filter": RBAC_NAMESPACE, "path": [{"key": SHADOW_RESULT}],
+                           "value": {"string_match": {"exact": "denied"}}}}
+    return {
+        "name": "scopesvc.enforce",
+        "typed_config": {"@type": _RBAC_TYPE, "rules": {"action": "DENY", "policies": {
+            "decided-deny": {"permissions": [denied], "principals": [{"any": True}]}}}},
+    }
 
 
 class _Principals:
-    """RBAC principals over the verified JWT payload in metadata, as the adapter reads it."""
+    """Matcher predicates over the verified JWT payload in metadata, as the adapter reads it."""
 
     def __init__(self, catalog: Catalog, options: JwtOptions) -> None:
         self.catalog = catalog
@@ -180,15 +264,28 @@ class _Principals:
         self.bounds: IatBounds = iat_bounds(catalog.scopes_introduced_at)
         self._cache: dict[tuple[str, ...], dict[str, Any]] = {}
 
-    def _claim(self, claim: str, value: dict[str, Any]) -> dict[str, Any]:
-        path = [{"key": self.options.payload_key}, {"key": claim}]
-        return {"metadata": {"filter": JWT_FILTER, "path": path, "value": value}}
+    def _metadata(self, claim: str, value: dict[str, Any]) -> dict[str, Any]:
+        """An Envoy MetadataMatcher: the payload's `claim` matches `value`."""
+        return {"filter": JWT_FILTER, "path": [{"key": self.options.payload_key}, {"key": claim}], "value": value}
 
-    def _words(self, pattern: str) -> dict[str, Any]:
+    def _claim(self, claim: str, value: dict[str, Any]) -> dict[str, Any]:
+        metadata = self._metadata(claim, value)
+        return {"single_predicate": {
+            "input": {"name": "jwt_payload", "typed_config": {
+                "@type": _TYPE + "envoy.extensions.matching.common_inputs.network.v3.DynamicMetadataInput",
+                "filter": metadata["filter"], "path": metadata["path"]}},
+            "custom_match": {"name": "jwt_claim", "typed_config": {
+                "@type": _TYPE + "envoy.extensions.matching.input_matchers.metadata.v3.Metadata",
+                "value": metadata["value"]}}}}
+
+    def _word_values(self, pattern: str) -> list[tuple[str, dict[str, Any]]]:
         """`scope` or `scp`, a string or a list of strings, holding a word `pattern` matches."""
         string = {"string_match": {"safe_regex": {"regex": pattern}}}
         value = {"or_match": {"value_matchers": [string, {"list_match": {"one_of": string}}]}}
-        return {"or_ids": {"ids": [self._claim("scope", value), self._claim("scp", value)]}}
+        return [("scope", value), ("scp", value)]
+
+    def _words(self, pattern: str) -> dict[str, Any]:
+        return _any([self._claim(claim, value) for claim, value in self._word_values(pattern)])
 
     def _iat(self, start: float, end: float) -> dict[str, Any]:
         return self._claim("iat", {"double_match": {"range": {"start": start, "end": end}}})
@@ -196,10 +293,10 @@ class _Principals:
     def _unreadable_iat(self) -> dict[str, Any]:
         """A numeric `iat` the adapter cannot convert to a time: the engine refuses such a token."""
         bounds = self.bounds
-        return {"or_ids": {"ids": [
+        return _any([
             self._iat(-_MAX_DOUBLE, bounds.valid_start), self._iat(bounds.valid_end, _MAX_DOUBLE),
             self._claim("iat", {"double_match": {"exact": _MAX_DOUBLE}}),
-        ]}}
+        ])
 
     def _legacy(self) -> list[dict[str, Any]]:
         marks = []
@@ -217,16 +314,15 @@ class _Principals:
         A token whose `iat` the adapter cannot read is denied even on a public endpoint, where
         the engine's adapters refuse it before deciding."""
         if endpoint.public:
-            return {"not_id": self._unreadable_iat()}
-        granted = [self.for_scopes(scopes) for scopes in endpoint.any_of]
-        return granted[0] if len(granted) == 1 else {"or_ids": {"ids": granted}}
+            return {"not_matcher": self._unreadable_iat()}
+        return _any([self.for_scopes(scopes) for scopes in endpoint.any_of])
 
     def grants_scope(self, name: str) -> dict[str, Any]:
         """A local-reply filter: the verified token's `scope` or `scp` grants `name`."""
         pattern = regex.has_word(granting(self.catalog, name))
         return {"or_filter": {"filters": [
-            {"metadata_filter": {"matcher": principal["metadata"], "match_if_key_not_found": False}}
-            for principal in self._words(pattern)["or_ids"]["ids"]]}}
+            {"metadata_filter": {"matcher": self._metadata(claim, value), "match_if_key_not_found": False}}
+            for claim, value in self._word_values(pattern)]}}
 
     def for_scopes(self, scopes: tuple[str, ...]) -> dict[str, Any]:
         """Allowed: a readable `iat`, and legacy or granting every scope in `scopes` (at least one scope)."""
@@ -237,28 +333,10 @@ class _Principals:
             grants = [self._words(regex.has_word(granting(self.catalog, scope))) for scope in scopes]
         else:  # a token with no scope the catalog knows has no access, even where none is required
             grants = [self._words(regex.has_word(self.catalog.universe.names))]
-        scoped = grants[0] if len(grants) == 1 else {"and_ids": {"ids": grants}}
-        legacy = self._legacy()
-        decided = {"or_ids": {"ids": [*legacy, scoped]}} if legacy else scoped
-        principal = {"and_ids": {"ids": [{"not_id": self._unreadable_iat()}, decided]}}
-        self._cache[scopes] = principal
-        return principal
-
-
-def enforce_filter(catalog: Catalog, ordered: Sequence[Node], options: JwtOptions) -> dict[str, Any]:
-    principals = _Principals(catalog, options)
-    policies: dict[str, Any] = {}
-    for node in ordered:
-        for method, endpoint in node.endpoints.items():
-            methods = node.request_methods(method, catalog.head_as_get)
-            policies[f"{node.name} {method} {endpoint.template}"] = {
-                "permissions": [{"and_rules": {"rules": [{"metadata": _shadow_is(node.name)}, _methods(methods)]}}],
-                "principals": [principals.for_endpoint(endpoint)],
-            }
-    return {
-        "name": "scopesvc.enforce",
-        "typed_config": {"@type": _RBAC_TYPE, "rules": {"action": "ALLOW", "policies": policies}},
-    }
+        decided = _any([*self._legacy(), _every(grants)])
+        predicate = _every([{"not_matcher": self._unreadable_iat()}, decided])
+        self._cache[scopes] = predicate
+        return predicate
 
 
 # -- the answers -------------------------------------------------------------------------------
@@ -271,11 +349,6 @@ def _status_is(code: int) -> dict[str, Any]:
 
 def _all(*filters: dict[str, Any]) -> dict[str, Any]:
     return {"and_filter": {"filters": list(filters)}}
-
-
-def _shadow_filter(name: str) -> dict[str, Any]:
-    # match_if_key_not_found defaults to true: a request the classifier did not name must not match.
-    return {"metadata_filter": {"matcher": _shadow_is(name), "match_if_key_not_found": False}}
 
 
 def format_literal(text: str) -> str:
@@ -318,27 +391,39 @@ def _union(masks: Sequence[int]) -> int:
     return union
 
 
-def _endpoint_mappers(catalog: Catalog, node: Node, method: str, endpoint: Endpoint,
-                      principals: _Principals) -> list[dict[str, Any]]:
-    if endpoint.public:
-        return []
-    methods = node.request_methods(method, catalog.head_as_get)
-    method_filter = {"header_filter": {"header": {
-        "name": ":method", "string_match": {"safe_regex": {"regex": "|".join(regex.escape(m) for m in methods)}}}}}
-    if len(endpoint.alternatives) == 1:
-        cases: list[tuple[tuple[str, ...], int]] = [((), 0)]
-    else:
-        cases = closest_by_grants(catalog, endpoint)
-    mappers = []
-    for names, alternative in cases:
-        challenge, body = endpoint.answers[alternative]
-        grants = [principals.grants_scope(name) for name in names]
-        mappers.append({
-            "filter": _all(_status_is(403), _shadow_filter(node.name), method_filter, *grants),
-            "headers_to_add": _headers(("www-authenticate", challenge)),
-            **_json_reply(body),
-        })
-    return mappers
+def _decided(names: Sequence[str]) -> dict[str, Any]:
+    """A local-reply filter: the decision was named one of `names`."""
+    values = [{"string_match": {"exact": name}} for name in names]
+    value = values[0] if len(values) == 1 else {"or_match": {"value_matchers": values}}
+    # match_if_key_not_found defaults to true: a request the decision did not name must not match.
+    return {"metadata_filter": {"matcher": {"filter": RBAC_NAMESPACE, "path": [{"key": SHADOW_POLICY}],
+                                            "value": value}, "match_if_key_not_found": False}}
+
+
+def _endpoint_mappers(catalog: Catalog, ordered: Sequence[Node], principals: _Principals) -> list[dict[str, Any]]:
+    """Each endpoint's 403: the endpoints that answer alike share one reply (fewer filters for
+    Envoy to try on every local reply). An endpoint with alternatives gets its own replies, one
+    per combination of granted scopes in `closest_by_grants` order, before the shared ones."""
+    own: list[dict[str, Any]] = []
+    shared: dict[tuple[str, str], list[str]] = {}
+    for node in ordered:
+        for method, endpoint in node.endpoints.items():
+            name = endpoint_id(node, method)
+            if endpoint.public:
+                continue
+            if len(endpoint.alternatives) == 1:
+                shared.setdefault(endpoint.answers[0], []).append(name)
+                continue
+            for granted, alternative in closest_by_grants(catalog, endpoint):
+                challenge, body = endpoint.answers[alternative]
+                own.append({
+                    "filter": _all(_status_is(403), _decided([name]), *map(principals.grants_scope, granted)),
+                    "headers_to_add": _headers(("www-authenticate", challenge)),
+                    **_json_reply(body),
+                })
+    return own + [{"filter": _all(_status_is(403), _decided(names)),
+                   "headers_to_add": _headers(("www-authenticate", challenge)), **_json_reply(body)}
+                  for (challenge, body), names in shared.items()]
 
 
 def _unknown_mappers(catalog: Catalog) -> list[dict[str, Any]]:
@@ -374,12 +459,12 @@ def local_reply_config(catalog: Catalog, ordered: Sequence[Node], options: JwtOp
             "status_code": 401,
         },
         {   # a header that would rewrite the method or path: 400 before anything else (REWRITE_HEADER)
-            "filter": _all(_status_is(403), _shadow_filter(REWRITE)),
+            "filter": _all(_status_is(403), _decided([REWRITE])),
             "status_code": 400,
             **_json_reply(REWRITE_BODY),
         },
         {   # a malformed path is 400 before anything else, a missing token included
-            "filter": _all(_status_is(403), _shadow_filter(MALFORMED)),
+            "filter": _all(_status_is(403), _decided([MALFORMED])),
             "status_code": 400,
             **_json_reply(MALFORMED_BODY),
         },
@@ -392,10 +477,7 @@ def local_reply_config(catalog: Catalog, ordered: Sequence[Node], options: JwtOp
             **_json_reply(anonymous.body),
         },
     ]
-    principals = _Principals(catalog, options)
-    for node in ordered:
-        for method, endpoint in node.endpoints.items():
-            mappers += _endpoint_mappers(catalog, node, method, endpoint, principals)
+    mappers += _endpoint_mappers(catalog, ordered, _Principals(catalog, options))
     return {"mappers": mappers + _unknown_mappers(catalog)}
 
 
@@ -418,7 +500,7 @@ def http_filters(catalog: Catalog, options: JwtOptions) -> list[dict[str, Any]]:
     """The decision filters, in order (the router goes after them); ExportRefused for what is not encoded."""
     _check(catalog)
     ordered = nodes(catalog)
-    return [jwt_authn_filter(options), classify_filter(catalog, ordered), enforce_filter(catalog, ordered, options)]
+    return [jwt_authn_filter(options), decide_filter(catalog, ordered, options), enforce_filter()]
 
 
 def connection_manager_settings(catalog: Catalog, options: JwtOptions) -> dict[str, Any]:

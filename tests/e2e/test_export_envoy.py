@@ -147,9 +147,12 @@ REWRITES = [("X-HTTP-Method-Override: DELETE",), ("x_original_url: /admin",), ("
 VARIANT_KINDS = {"none", "exact", "missing one", "legacy by iat"}
 
 
-def requests_for(catalog: Catalog) -> list[tuple[str, str, tuple[str, ...], bool]]:
+Request = tuple[str, str, tuple[str, ...], bool]
+
+
+def requests_for(catalog: Catalog, more: tuple[Request, ...] = ()) -> list[Request]:
     """(method, path, required scopes of the endpoint aimed at, every token kind?) worth asking."""
-    out: list[tuple[str, str, tuple[str, ...], bool]] = []
+    out: list[Request] = list(more)
     for endpoint in catalog.endpoints:
         for i, path in enumerate(paths_for(endpoint.template)):
             out.append((endpoint.method, path, endpoint.scopes, i == 0))
@@ -246,7 +249,8 @@ def start_exported(tmp: Path, catalog_file: Path | None, keys: Keys, upstream: U
     return process, port
 
 
-def differential(tmp: Path, catalog_file: Path | None, keys: Keys, upstream: Upstream) -> int:
+def differential(tmp: Path, catalog_file: Path | None, keys: Keys, upstream: Upstream,
+                 more: tuple[Request, ...] = ()) -> int:
     catalog = catalog_files.load(str(catalog_file or ""))
     engine = Engine(catalog)
     minter = Minter(keys)
@@ -254,7 +258,7 @@ def differential(tmp: Path, catalog_file: Path | None, keys: Keys, upstream: Ups
     problems, count = [], 0
     try:
         tokens: dict[tuple[str, ...], list[Token]] = {}
-        for method, path, required, every_kind in requests_for(catalog):
+        for method, path, required, every_kind in requests_for(catalog, more):
             if required not in tokens:
                 tokens[required] = tokens_for(catalog, required, minter)
             for token in tokens[required]:
@@ -309,6 +313,33 @@ def test_alternatives_and_public_endpoints(tmp_path: Path, keys: Keys, upstream:
     compile_catalog(ALTERNATIVES)
     (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(ALTERNATIVES))
     assert differential(tmp_path, tmp_path / "catalog.yaml", keys, upstream) > 200
+
+
+# Shapes whose literal first segments prefix one another, beside shapes whose first segment is a
+# parameter, and paths that only match after backtracking out of the literal branch: the export's
+# longest-prefix map on the raw path must never skip a shape the engine would pick.
+DISPATCH = {
+    "format": "scopesvc.catalog/v1", "name": "dispatch", "scopes": [{"name": "s:read"}, {"name": "t"}],
+    "endpoints": [
+        {"method": "GET", "path": "/", "scopes": ["s:read"]},
+        {"method": "GET", "path": "/users/me", "scopes": ["s:read"]},
+        {"method": "DELETE", "path": "/users/me", "scopes": ["t"]},
+        {"method": "GET", "path": "/users/{id}", "scopes": ["s:read"]},
+        {"method": "GET", "path": "/user/x", "scopes": ["s:read"]},
+        {"method": "GET", "path": "/users_x/{id}", "scopes": ["s:read"]},
+        {"method": "GET", "path": "/{org}/b", "scopes": ["t"]},
+        {"method": "GET", "path": "/{a}/{b}/c", "scopes": ["s:read"]},
+    ],
+}
+DISPATCH_PATHS = ["/users/me/c", "/usersX/b", "/users%5Fx/1", "/users_x/1/c", "/%75sers/me", "/USERS/me", "/user/x",
+                  "/user/x/c", "/users", "/users?x=1", "/user", "/u/b", "/users/b/c", "/users_x", "/users_x/1/2/c"]
+
+
+def test_dispatch_never_skips_a_shape(tmp_path: Path, keys: Keys, upstream: Upstream) -> None:
+    compile_catalog(DISPATCH)
+    (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(DISPATCH))
+    more = tuple(("GET", path, ("s:read",), True) for path in DISPATCH_PATHS)
+    assert differential(tmp_path, tmp_path / "catalog.yaml", keys, upstream, more) > 200
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))

@@ -19,7 +19,11 @@ What a client cannot do here (each limit is a `scopesvc serve` option, see docs/
 - open connections without bound: past `max_connections` a new connection gets 503 and is
   closed at once (a gateway's established keep-alive connections are not affected);
 - send headers without bound: more than `max_header_bytes` before the end of the headers is 431,
-  more than `max_headers` headers or a line over `max_field_bytes` is 400;
+  more than `max_headers` headers or a line over `max_field_bytes` is 400 (aiohttp's parser sees
+  a connection's first request once its headers are complete, so an unfinished line counts
+  towards `max_header_bytes` until then);
+- make the server pay for a connection it has not been sent a request on: until the first
+  request's headers are complete a connection is a few objects and its bytes, no parser or task;
 - smuggle a request: aiohttp's parser is strict (duplicate or conflicting Content-Length,
   Content-Length with Transfer-Encoding, whitespace before a colon, obs-folded lines, bare LF):
   400 and the connection closes; a request body a handler leaves unread also closes it;
@@ -109,13 +113,22 @@ _IDLE, _HEADERS, _BUSY, _CLOSING = range(4)
 
 
 class _Connection(asyncio.Protocol):
-    """One accepted connection: the limits aiohttp has no setting for, in front of its protocol."""
+    """One accepted connection: the limits aiohttp has no setting for, in front of its protocol.
 
-    __slots__ = ("eof", "front", "header_bytes", "inner", "phase", "refused", "requests", "tail", "timer", "transport")
+    aiohttp's protocol for the connection (its parser, a task, timers: some 25 objects the garbage
+    collector tracks) is made only once the first request's line and headers are complete; until
+    then they are kept here as bytes. A connection that never completes them (a slow- or
+    large-header attack, thousands at once) so costs this object, its transport and its bytes: the
+    collector's full passes, which stop the event loop, stay short while it lasts.
+    """
 
-    def __init__(self, front: HttpFrontEnd, inner: RequestHandler) -> None:
+    __slots__ = ("eof", "front", "head", "header_bytes", "inner", "phase", "refused", "requests", "tail", "timer",
+                 "transport")
+
+    def __init__(self, front: HttpFrontEnd) -> None:
         self.front = front
-        self.inner = inner
+        self.inner: RequestHandler | None = None
+        self.head = bytearray()  # the first request's bytes, until its headers are complete
         self.transport: asyncio.Transport | None = None
         self.phase = _IDLE
         self.refused = False
@@ -135,7 +148,6 @@ class _Connection(asyncio.Protocol):
             self._answer_and_close(_REFUSED)
             return
         front.connections[transport] = self
-        self.inner.connection_made(transport)
         self._begin_request()
 
     def data_received(self, data: bytes) -> None:
@@ -145,6 +157,16 @@ class _Connection(asyncio.Protocol):
             self._begin_request()
         if self.phase == _HEADERS and not self._count_headers(data):
             return
+        if self.inner is None:
+            if self.phase != _BUSY:  # the headers go on (or the connection is closing)
+                if self.phase == _HEADERS:
+                    self.head += data
+                return
+            if self.head:
+                data, self.head = bytes(self.head + data), bytearray()
+            assert self.front.handler is not None  # set before the listener accepts
+            self.inner = self.front.handler()
+            self.inner.connection_made(self.transport)  # type: ignore[arg-type]
         self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -160,15 +182,21 @@ class _Connection(asyncio.Protocol):
         if self.refused:
             return
         self.front.connections.pop(self.transport, None)
-        self.inner.connection_lost(exc)
+        if self.inner is not None:
+            self.inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
-        if not self.refused:
+        if self.inner is not None:
             self.inner.pause_writing()
 
     def resume_writing(self) -> None:
-        if not self.refused:
+        if self.inner is not None:
             self.inner.resume_writing()
+
+    def close_unanswered(self) -> None:
+        """Close the connection if no request on it reached aiohttp (which closes the others on stop)."""
+        if self.inner is None and self.transport is not None:
+            self.transport.close()
 
     def _begin_request(self) -> None:
         self.phase = _HEADERS
@@ -272,6 +300,7 @@ class HttpFrontEnd:
         self.header_timeouts = 0
         self.port = 0
         self._runner: web.AppRunner | None = None
+        self.handler: web.Server | None = None  # makes aiohttp's protocol for a connection, once started
         self._listener: asyncio.Server | None = None
 
     def add_route(self, method: str, path: str, handler: Handler) -> None:
@@ -292,15 +321,16 @@ class HttpFrontEnd:
             lingering_time=limits.lingering_time, shutdown_timeout=self.grace,
         )
         await self._runner.setup()
-        server = self._runner.server
-        assert server is not None
+        self.handler = self._runner.server
         self._listener = await asyncio.get_running_loop().create_server(
-            lambda: _Connection(self, server()), sock=sock, backlog=limits.backlog)
+            lambda: _Connection(self), sock=sock, backlog=limits.backlog)
 
     async def stop(self) -> None:
         """Stop accepting, close idle connections, give requests being answered `grace` seconds."""
         if self._listener is not None:
             self._listener.close()
+        for connection in list(self.connections.values()):
+            connection.close_unanswered()
         if self._runner is not None:
             await self._runner.cleanup()
 

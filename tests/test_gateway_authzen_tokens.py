@@ -23,18 +23,6 @@ EVALUATION = "/access/v1/evaluation"
 DENY_CONTEXT = {"reason", "catalog_revision", "message", "missing_scopes", "status", "www_authenticate"}
 
 
-@pytest.fixture(scope="module")
-def key() -> SigningKey:
-    return SigningKey("k1", "ES256")
-
-
-@pytest.fixture(scope="module")
-def issuer(key: SigningKey) -> Iterator[KeyServer]:
-    server = KeyServer(key)
-    yield server
-    server.close()
-
-
 def serve(tmp: Path, issuer: str) -> Pdp:
     port = free_port()
     process = ServeProcess(tmp, "--forward-auth-port", str(port), "--authzen", "--jwt-issuer", issuer,

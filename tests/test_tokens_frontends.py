@@ -10,7 +10,6 @@ import http.client
 import json
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,19 +36,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def key() -> SigningKey:
-    return SigningKey("k1", "ES256")
-
-
-@pytest.fixture(scope="module")
-def issuer(key: SigningKey) -> Iterator[KeyServer]:
-    server = KeyServer(key)
-    server.active["opaque-good"] = {"active": True, "scope": "users:read", "exp": int(time.time()) + 600}
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")

@@ -38,8 +38,8 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from ..convert import MAX_BATCH, MAX_ITEM_LENGTH, MAX_METHOD_LENGTH, MAX_SCOPE_LENGTH, MAX_SCOPES, check_strings
 from ..decider import Decider, Outcome
+from ..limits import MAX_BATCH, MAX_ITEM_LENGTH, MAX_METHOD_LENGTH, MAX_SCOPE_LENGTH, MAX_SCOPES, check_strings
 from ..policy import Engine, Reason, RequestError, Token, TokenFormat, TokenKind
 from ..policy.engine import invalid_token
 from ..tokens import Verification, Verifier

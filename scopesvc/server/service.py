@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from .. import convert
+from .. import convert, limits
 from ..decider import Decider, EngineRef, Outcome
 from ..policy import Decision, RequestError, Token
 from ..tokens import Verification, Verifier
@@ -83,8 +83,8 @@ class ScopeService(pb_grpc.ScopeServiceServicer):
         return self.verifier
 
     async def CheckBatch(self, request: pb.CheckBatchRequest, context: grpc.aio.ServicerContext) -> pb.CheckBatchResponse:
-        if len(request.checks) > convert.MAX_BATCH:
-            raise RequestError("checks", f"at most {convert.MAX_BATCH} checks, got {len(request.checks)}")
+        if len(request.checks) > limits.MAX_BATCH:
+            raise RequestError("checks", f"at most {limits.MAX_BATCH} checks, got {len(request.checks)}")
         args: list[tuple[Token | Verification, str, str]] = []
         for i, check in enumerate(request.checks):
             token, method, path = convert.check_args(check, f"checks[{i}].")
@@ -95,8 +95,8 @@ class ScopeService(pb_grpc.ScopeServiceServicer):
         return pb.CheckBatchResponse(results=[outcome.response() for outcome in outcomes])
 
     def Plan(self, request: pb.PlanRequest, context: grpc.aio.ServicerContext) -> pb.PlanResponse:
-        convert.check_strings(request.features, "features", convert.MAX_FEATURES)
-        convert.check_strings(request.existing_scopes, "existing_scopes", convert.MAX_SCOPES, convert.MAX_SCOPE_LENGTH)
+        limits.check_strings(request.features, "features", limits.MAX_FEATURES)
+        limits.check_strings(request.existing_scopes, "existing_scopes", limits.MAX_SCOPES, limits.MAX_SCOPE_LENGTH)
         plan = self.ref.engine.plan(
             list(request.features),
             list(request.existing_scopes),
@@ -113,7 +113,7 @@ class ScopeService(pb_grpc.ScopeServiceServicer):
     def CheckWebhookSubscription(self, request: pb.WebhookSubscriptionRequest, context: grpc.aio.ServicerContext) -> pb.WebhookDecision:
         if not request.HasField("token"):
             raise RequestError("token", "required")
-        convert.check_strings(request.events, "events", convert.MAX_FEATURES)
+        limits.check_strings(request.events, "events", limits.MAX_FEATURES)
         scope = convert.subscription_level(request)
         decision = self.ref.engine.check_subscription(
             convert.token_from_proto(request.token), list(request.events), scope
@@ -127,8 +127,8 @@ class ScopeService(pb_grpc.ScopeServiceServicer):
         return convert.webhook_response(decision)
 
     def Diagnose(self, request: pb.DiagnoseRequest, context: grpc.aio.ServicerContext) -> pb.DiagnoseResponse:
-        convert.check_strings(request.requested_scopes, "requested_scopes", convert.MAX_SCOPES, convert.MAX_SCOPE_LENGTH)
-        convert.check_strings(request.granted_scopes, "granted_scopes", convert.MAX_SCOPES, convert.MAX_SCOPE_LENGTH)
+        limits.check_strings(request.requested_scopes, "requested_scopes", limits.MAX_SCOPES, limits.MAX_SCOPE_LENGTH)
+        limits.check_strings(request.granted_scopes, "granted_scopes", limits.MAX_SCOPES, limits.MAX_SCOPE_LENGTH)
         diagnosis = self.ref.engine.diagnose(
             list(request.requested_scopes), list(request.granted_scopes), request.method, request.path, request.event
         )

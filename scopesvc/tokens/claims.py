@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..convert import MAX_SCOPE_LENGTH, MAX_SCOPES, check_strings
+from ..limits import MAX_SCOPE_LENGTH, MAX_SCOPES, check_strings
 from ..policy import RequestError, Token, TokenFormat, TokenKind
 
 # Exactly JSON true or one of these strings: 1 or 1.0 (equal to True in Python) is not a legacy mark.

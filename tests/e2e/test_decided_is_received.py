@@ -202,23 +202,21 @@ def h1_request(port: int, method: str, target: bytes, headers: dict[str, str]) -
     return answer.split(b"\r\n", 1)[0]
 
 
-@pytest.mark.parametrize("target", RAW_PATHS)
-def test_http2_upstream_gets_the_path_decided(stack: Stack, upstream: Upstream, keys: Keys, target: bytes) -> None:
-    token = {"authorization": f"Bearer {keys.mint(scope=TOKEN_SCOPES)}"}
-    assert h2_request(stack.ports["envoy"], "GET", b"/users/me", token) == 200  # h2c is served at all
-    logged, seen = len(stack.scopesvc.decisions()), len(upstream.seen)
-    h2_request(stack.ports["envoy"], "GET", target, token)
-    assert_received_as_decided(stack.scopesvc, upstream, logged, seen, target)
+def answered_200(protocol: str, port: int, target: bytes, headers: dict[str, str]) -> bool:
+    if protocol == "h2":
+        return h2_request(port, "GET", target, headers) == 200
+    return h1_request(port, "GET", target, headers).startswith(b"HTTP/1.1 200")
 
 
 @pytest.mark.parametrize("target", RAW_PATHS)
-@pytest.mark.parametrize("name", ["envoy", "nginx", "traefik"])
-def test_http1_upstream_gets_the_path_decided(stack: Stack, upstream: Upstream, keys: Keys, name: str,
-                                              target: bytes) -> None:
+@pytest.mark.parametrize(("name", "protocol"), [("envoy", "h2"), ("envoy", "http/1.1"), ("nginx", "http/1.1"),
+                                                ("traefik", "http/1.1")])
+def test_the_upstream_gets_the_path_decided(stack: Stack, upstream: Upstream, keys: Keys, name: str, protocol: str,
+                                            target: bytes) -> None:
     token = {"authorization": f"Bearer {keys.mint(scope=TOKEN_SCOPES)}"}
-    assert h1_request(stack.ports[name], "GET", b"/users/me", token).startswith(b"HTTP/1.1 200")
+    assert answered_200(protocol, stack.ports[name], b"/users/me", token)  # the protocol is served at all
     logged, seen = len(stack.scopesvc.decisions()), len(upstream.seen)
-    h1_request(stack.ports[name], "GET", target, token)
+    answered_200(protocol, stack.ports[name], target, token)
     assert_received_as_decided(stack.scopesvc, upstream, logged, seen, target)
 
 

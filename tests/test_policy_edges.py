@@ -49,6 +49,15 @@ def test_only_unknown_scopes_is_no_scopes_even_where_no_scope_is_required(scopes
     assert TASKS.check(Token(("tasks.read",) + scopes), "GET", "/v2/me").allowed
 
 
+def test_diagnose_agrees_with_check_where_no_scope_is_required() -> None:
+    # Check denies an install with no known scope even on a `scopes: []` endpoint: so must Diagnose.
+    none = TASKS.diagnose(["garbage"], ["garbage"], "GET", "/v2/me")
+    assert none.needs_reauthorization and none.missing == () and "no scope the catalog knows" in none.summary
+    assert any("requested scopes" in step for step in none.steps)
+    some = TASKS.diagnose(["tasks.read"], ["tasks.read"], "GET", "/v2/me")
+    assert not some.needs_reauthorization and some.summary == "the granted scopes cover GET /v2/me"
+
+
 def test_only_unknown_scopes_get_no_webhook_delivery(engine: Engine) -> None:
     delivery = engine.check_delivery(Token(("garbage",)), "invitee.created")
     assert not delivery.allowed and delivery.reason == Reason.NO_SCOPES

@@ -356,6 +356,9 @@ class Engine:
                 raise RequestError("path", self._unknown_endpoint_message(method, path))
             target = endpoint.key
             alternatives = endpoint.alternatives or (0,)  # a public endpoint needs nothing
+        # Check's rule: a token with no scope the catalog knows has no access, even where an
+        # endpoint requires none (only a public endpoint takes any token).
+        no_scopes = not universe.effective(granted) and not (not event and endpoint.public)
         # Of several alternatives, the one the granted scopes come closest to.
         required = alternatives[closest(universe, alternatives, universe.effective(granted))[0]]
         missing_mask = universe.minimal(required & ~universe.effective(granted))
@@ -376,15 +379,19 @@ class Engine:
                                             f"the app never requested {scope}: add it to the app's scope "
                                             "request, then have the user re-authorize"))
         steps = self._diagnosis_steps(missing, event)
-        summary = (
-            f"the granted scopes cover {target}"
-            if not missing
-            else f"{target} needs {' '.join(m.scope for m in missing)}, which the install lacks"
-        )
+        if missing:
+            summary = f"{target} needs {' '.join(m.scope for m in missing)}, which the install lacks"
+        elif no_scopes:
+            summary = (f"{target} requires no particular scope, but the install was granted no scope the catalog "
+                       "knows, and a token with no scopes has no access")
+            steps = ("add at least one scope the catalog knows to the app's requested scopes (the ones its "
+                     "features need: see Plan)", "send the user through the authorize URL again (re-authorization)")
+        else:
+            summary = f"the granted scopes cover {target}"
         granted_known = universe.mask(granted)
         extra = tuple(universe.iter_names(granted_known & ~universe.mask(requested)))
         unknown = tuple(universe.unknown(list(requested) + list(granted)))
-        return Diagnosis(target, tuple(universe.iter_names(required)), tuple(missing), bool(missing),
+        return Diagnosis(target, tuple(universe.iter_names(required)), tuple(missing), bool(missing) or no_scopes,
                          summary, steps, unknown, extra)
 
     def _diagnosis_steps(self, missing: Sequence[MissingScope], event: str) -> tuple[str, ...]:

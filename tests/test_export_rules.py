@@ -18,11 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scopesvc.catalog import files as catalog_files
-from scopesvc.export import ExportRefused, envoy, regex
-from scopesvc.export.model import iat_bounds, nodes, unsupported
+from scopesvc.export import ExportRefused, envoy, model, regex
+from scopesvc.export.model import iat_bounds, nodes, outranked_by, unsupported
 from scopesvc.gateway.attributes import GatewayConfig, token_from_payload
 from scopesvc.policy import Engine, RequestError, compile_catalog
-from scopesvc.policy.paths import MalformedPath, split_path
+from scopesvc.policy.paths import MalformedPath, parameter_parts, split_path
 
 from .test_properties_decisions import catalogs, requests
 from .test_properties_paths import targets
@@ -31,15 +31,16 @@ WELLFORMED = re.compile(regex.WELLFORMED)
 TOO_LONG = re.compile(regex.TOO_LONG)
 
 
-def exportable(doc: dict, alternatives: bool = False) -> dict:
-    """A generated catalog cut to what the exporters encode: plain `{name}` templates, case-sensitive
-    paths, and unless `alternatives` (Envoy encodes them) one scope set and not public (the rest is
-    refused, which test_what_the_exporters_do_not_encode checks)."""
-    doc = dict(doc, paths=dict(doc.get("paths", {}), case_insensitive=False))
+def exportable(doc: dict, alternatives: bool = False, istio: bool = False) -> dict:
+    """A generated catalog cut to what an exporter encodes: unless `alternatives` (Envoy encodes them)
+    one scope set and not public; with `istio`, case-sensitive paths and no literal text around a
+    parameter or custom verb, which Istio cannot express (the rest is refused, which
+    test_what_the_exporters_do_not_encode_is_refused and tests/test_export_istio.py check)."""
+    doc = dict(doc, paths=dict(doc.get("paths", {}), **({"case_insensitive": False} if istio else {})))
     endpoints = []
     for entry in doc["endpoints"]:
-        if any(("{" in s or "}" in s) and not re.fullmatch(r"\{[A-Za-z_][A-Za-z0-9_]*\}", s)
-               for s in entry["path"].split("/")):
+        if istio and any(("{" in s or "}" in s) and not re.fullmatch(r"\{[A-Za-z_][A-Za-z0-9_]*(=\*\*)?\}", s)
+                         for s in entry["path"].split("/")):
             continue
         if not alternatives:
             entry = {k: v for k, v in entry.items() if k not in ("any_of", "public", "scopes")}
@@ -100,7 +101,8 @@ def classify(catalog, path: str) -> str:
     if exported_malformed(path):
         return envoy.MALFORMED
     for node in nodes(catalog):  # already in name order
-        if re.fullmatch(regex.node_pattern(node.segments, catalog.strip_trailing_slash), path):
+        if re.fullmatch(regex.node_pattern(node.segments, catalog.strip_trailing_slash, catalog.case_insensitive),
+                        path):
             return node.name
     return ""
 
@@ -138,6 +140,109 @@ def test_classification_of_the_embedded_catalog():
         path = re.sub(r"\{[^}]+\}", "x1", endpoint.template)
         for variant in (path, path + "/", path + "?a=b", endpoint.template, path.replace("e", "%65", 1)):
             assert classify(catalog, variant) == engine_node(catalog, variant), variant
+
+
+# Parameter values: plain, percent-encoded, empty (a parameter needs a character), an encoded
+# slash (malformed), one that spells a suffix, template text as a value; a REST one spans segments.
+VALUES = ["1", "", "x.json", "%41b", "a%2Fb", "{y}", "Q", ":cancel", "%3Acancel", "..", "b%2ejson", "%C3%A9"]
+
+
+@st.composite
+def spelled(draw, text: str) -> str:  # type: ignore[no-untyped-def]
+    """`text` with each character as is, in the other case, or percent-encoded in either hex case."""
+    out = []
+    for c in text:
+        c = draw(st.sampled_from([c, c, c.swapcase()]))
+        out.append(draw(st.sampled_from([c, c, f"%{ord(c):02X}", f"%{ord(c):02x}"])))
+    return "".join(out)
+
+
+@st.composite
+def spelled_paths(draw, doc: dict) -> str:  # type: ignore[no-untyped-def]
+    """A path of one of `doc`'s templates, its literal text spelled in any case and encoding."""
+    template = draw(st.sampled_from([e["path"] for e in doc["endpoints"]]))
+    out = []
+    for segment in template.split("/")[1:] if template != "/" else []:
+        parts = parameter_parts(segment)
+        if parts is None:
+            out.append(draw(spelled(segment)))
+            continue
+        prefix, rest, suffix = parts
+        value = draw(st.sampled_from(VALUES + (["p/q", "p/q.json", "p/Q:cancel"] if rest else [])))
+        out.append(draw(spelled(prefix)) + value + draw(spelled(suffix)))
+    return "/" + "/".join(out) + draw(st.sampled_from(["", "", "/", "?q=1", "//", "/?a"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_classification_of_rich_templates(data):
+    """Literal text around parameters, `{x=**}` with custom verbs, case-insensitive paths, both
+    trailing-slash settings: the first exported node pattern that matches is the trie's answer."""
+    doc = data.draw(catalogs())
+    catalog = compile_catalog(doc)
+    for _ in range(15):
+        path = data.draw(st.one_of(spelled_paths(doc), requests(doc).map(lambda r: r[1])))
+        assert classify(catalog, path) == engine_node(catalog, path), (path, yaml.safe_dump(doc))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_overlapping_shapes_are_known_to_overlap(data):
+    """A path two node patterns both match: `Node.overlaps` says so (istio.py excludes by it)."""
+    doc = data.draw(catalogs())
+    catalog = compile_catalog(doc)
+    ordered = nodes(catalog)
+    patterns = [re.compile(regex.node_pattern(n.segments, catalog.strip_trailing_slash, catalog.case_insensitive))
+                for n in ordered]
+    for _ in range(15):
+        path = data.draw(spelled_paths(doc))
+        if exported_malformed(path):
+            continue
+        matching = [n for n, p in zip(ordered, patterns) if p.fullmatch(path)]
+        for a in matching:
+            assert all(a.overlaps(b) and b.overlaps(a) for b in matching), (path, yaml.safe_dump(doc))
+            outranking = outranked_by(ordered, a)
+            assert all(b in outranking for b in matching if b.name < a.name), (path, yaml.safe_dump(doc))
+
+
+@pytest.mark.parametrize(("a", "b", "overlap"), [
+    ("/a/{x}", "/a/b", True), ("/a/{x}", "/a/b/c", False), ("/{x}.json", "/a.json", True),
+    ("/{x}.json", "/.json", False), ("/{x}.json", "/a.yaml", False), ("/a{x}", "/{x}bc", True),
+    ("/ab{x}", "/ac{x}", False), ("/a{x}c", "/ab{x}c", True), ("/a{x}c", "/ab{x}d", False), ("/{x=**}", "/a/b/c", True), ("/{x=**}", "/", False),
+    ("/a/{x=**}", "/a", False), ("/a/{x=**}:run", "/a/b/c", False), ("/a/{x=**}:run", "/a/b/c:run", True),
+    ("/a/{x=**}:run", "/a/b/:run", False), ("/a/{x=**}:run", "/a/{y}/{z}", True),
+    ("/a/{x=**}:run", "/a/{y}.json", False), ("/a/{x=**}:run", "/a/{y}/{z=**}un", True),
+    ("/a/{x=**}:run", "/a/{y=**}:go", False), ("/a/{x=**}:run", "/b/{y=**}", False),
+    ("/Users/{x}", "/users/{x}", False),
+])
+def test_overlaps(a, b, overlap):
+    catalog = compile_catalog({"format": "scopesvc.catalog/v1", "name": "t", "scopes": [{"name": "s"}],
+                               "endpoints": [{"method": "GET", "path": a, "scopes": []},
+                                             {"method": "POST", "path": b, "scopes": []}]})
+    x, y = (next(n for n in nodes(catalog) if m in n.endpoints) for m in ("GET", "POST"))
+    assert x.overlaps(y) == y.overlaps(x) == overlap
+
+
+def test_case_insensitive_shapes_merge():
+    catalog = compile_catalog({"format": "scopesvc.catalog/v1", "name": "t", "scopes": [{"name": "s"}],
+                               "paths": {"case_insensitive": True},
+                               "endpoints": [{"method": "GET", "path": "/Users/{id}.JSON", "scopes": []},
+                                             {"method": "POST", "path": "/users/{x}.json", "scopes": []}]})
+    [node] = nodes(catalog)
+    assert set(node.endpoints) == {"GET", "POST"}
+    for path in ("/USERS/1.json", "/%55sers/1.J%53ON", "/users/{x}.json/", "/uSeRs/a%2e.%6As%4fn", "/users/1%2Ejson"):
+        assert classify(catalog, path) == node.name, path
+    for path in ("/users/.json", "/users/1.jso", "/user/1.json", "/users/%41%2Fjson", "/users/1.json%41"):
+        assert classify(catalog, path) != node.name, path
+
+
+def test_literal_text_after_a_parameter_starts_at_a_character():
+    """`%41` is one character: a suffix `1x` does not match the end of `a%41x` (which is `aAx`)."""
+    catalog = compile_catalog({"format": "scopesvc.catalog/v1", "name": "t", "scopes": [{"name": "s"}],
+                               "endpoints": [{"method": "GET", "path": "/f/{x}1x", "scopes": []},
+                                             {"method": "GET", "path": "/f/{x=**}e", "scopes": []}]})
+    for path in ("/f/a%41x", "/f/a%41x/b%4e", "/f/a%31x", "/f/a1x", "/f/b/%4e", "/f/b/a%45", "/f/%45"):
+        assert classify(catalog, path) == engine_node(catalog, path), path
 
 
 words = st.lists(st.sampled_from(["a:read", "a:write", "b", "x.y", "a", "read", "a:read2", "(", "a|b"]), max_size=4)
@@ -179,16 +284,18 @@ def test_iat_bound_is_exact_at_the_cutover():
     assert end is not None and cutover.timestamp() - 1e-6 < end < cutover.timestamp()
 
 
-def test_what_the_exporters_do_not_encode_is_refused():
-    """A template form or endpoint field the exporters do not know yet is refused, never dropped."""
+def test_what_the_exporters_do_not_encode_is_refused(monkeypatch: pytest.MonkeyPatch):
+    """A catalog setting the exporters do not know is refused while set, never dropped."""
     catalog = catalog_files.load(str(catalog_files_example()))
     assert unsupported(catalog) == []
-    endpoint = dataclasses.replace(catalog.endpoints[0], template="/v2/files/thumbnail.{extension}")
-    odd = dataclasses.replace(catalog, endpoints=(endpoint, *catalog.endpoints[1:]))
+    odd = dataclasses.replace(catalog, case_insensitive=True)
+    assert unsupported(odd) == []
+    monkeypatch.setattr(model, "_CATALOG_FIELDS", model._CATALOG_FIELDS - {"case_insensitive"})  # as if new
     reasons = unsupported(odd)
-    assert len(reasons) == 1 and "thumbnail.{extension}" in reasons[0]
+    assert len(reasons) == 1 and "case_insensitive" in reasons[0]
     with pytest.raises(ExportRefused):
         envoy.http_filters(odd, envoy.JwtOptions(issuer="i", jwks_file="/j"))
+    assert unsupported(catalog) == []
 
 
 def catalog_files_example() -> Path:

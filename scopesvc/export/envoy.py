@@ -219,7 +219,7 @@ def decision_matcher(catalog: Catalog, ordered: Sequence[Node], options: JwtOpti
                        "on_no_match": _action(name, False)}
             for request_method in node.request_methods(method, catalog.head_as_get):
                 by_method[request_method] = {"matcher": decided}
-        pattern = regex.node_pattern(node.segments, catalog.strip_trailing_slash)
+        pattern = regex.node_pattern(node.segments, catalog.strip_trailing_slash, catalog.case_insensitive)
         entries[node.name] = {"predicate": _header_matches(":path", pattern), "on_match": {"matcher": {
             "matcher_tree": {"input": _header_input(":method"), "exact_match_map": {"map": by_method}},
             "on_no_match": _action(UNKNOWN, False)}}}

@@ -3,21 +3,28 @@
 Istio's policy language is narrower than Envoy's RBAC (no regular expressions, claims compared
 as strings, no custom deny answers), so this export covers less and refuses, with the reasons,
 what it cannot express faithfully (`refusals`). What it encodes: every endpoint as a rule on its
-methods and path template (`{*}` for a parameter) minus the paths of the templates that outrank
-it (`notPaths`), the trailing-slash and HEAD-as-GET settings, and per required scope the scopes
-that grant it, in the `scope` or the `scp` claim. Everything else is denied by the ALLOW policy.
+methods and path template (`{*}` for a `{name}` segment, `{**}` for a last `{name=**}`) minus the
+paths of the templates that outrank it (`notPaths`), the trailing-slash and HEAD-as-GET settings,
+and per required scope the scopes that grant it, in the `scope` or the `scp` claim. Everything
+else is denied by the ALLOW policy.
+
+Istio path templates (Envoy's uri_template matcher) hold whole-segment operators only: `{*}` is
+one or more characters of one segment, `{**}` zero or more characters including `/`. So
+`/a/{**}` also matches `/a/`, which `/a/{x=**}` (one or more segments) does not: it is written
+`/a/{*}` and `/a/{*}/{**}`, and under strict trailing slashes every path ending in `/` is
+excluded from it (`notPaths` `*/`).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..policy import Catalog
+from ..policy.paths import template_segments
 from . import ExportRefused
-from .model import Node, granting, is_param, nodes, outranked_by, unsupported
+from .model import PARAM, REST, TEXT, Node, granting, nodes, outranked_by, part, unsupported
 
 API_VERSION = "security.istio.io/v1"
 CLAIMS = ("scope", "scp")
@@ -47,7 +54,7 @@ class IstioOptions:
 
 def refusals(catalog: Catalog, options: IstioOptions) -> list[str]:
     """Why this catalog cannot be exported to Istio faithfully (empty: it can)."""
-    reasons = unsupported(catalog)
+    reasons = unsupported(catalog) + _template_refusals(catalog)
     if not options.accept_mesh_path_normalization:
         reasons.append(PATH_NORMALIZATION_REASON)
     if catalog.scopes_introduced_at is not None:
@@ -64,13 +71,40 @@ def refusals(catalog: Catalog, options: IstioOptions) -> list[str]:
     return reasons
 
 
-def istio_path(segments: Sequence[str]) -> str:
-    return "/" + "/".join("{*}" if is_param(s) else s for s in segments)
+def _template_refusals(catalog: Catalog) -> list[str]:
+    """The templates an Istio path template cannot state: it holds literal text and whole-segment
+    `{*}`/`{**}`, compared case-sensitively."""
+    reasons = []
+    for endpoint in catalog.endpoints:
+        parts = [part(s) for s in template_segments(endpoint.template)]
+        what = []
+        if any(p.kind == TEXT for p in parts):
+            what.append("literal text around a parameter (Istio's {*} is a whole segment)")
+        if any(p.kind == REST and p.suffix for p in parts):
+            what.append("a literal suffix (custom verb) after {name=**} (Istio's {**} is the whole rest of the path)")
+        if catalog.case_insensitive and any(c.isalpha() for p in parts for c in p.prefix + p.suffix):
+            what.append("paths.case_insensitive with letters in its literal text (Istio compares paths exactly)")
+        if what:
+            reasons.append(f"{endpoint.key}: {', '.join(what)}")
+    return reasons
+
+
+def _template(node: Node, rest: str) -> str:
+    spelled = {PARAM: "{*}", REST: rest}
+    return "/" + "/".join(spelled.get(p.kind, s) for p, s in zip(node.parts, node.segments))
 
 
 def _paths(node: Node, strip_trailing_slash: bool) -> list[str]:
-    path = istio_path(node.segments)
+    """The paths Istio matches as this node's: `{name=**}` is one segment, or one then anything."""
+    if node.parts and node.parts[-1].kind == REST:
+        return [_template(node, "{*}"), _template(node, "{*}/{**}")]
+    path = _template(node, "")
     return [path, path + "/"] if strip_trailing_slash and node.segments else [path]
+
+
+def _trailing_slash_exclusions(node: Node, strip_trailing_slash: bool) -> list[str]:
+    """Under strict trailing slashes, `/a/{*}/{**}` must not match `/a/b/` (a suffix match)."""
+    return ["*/"] if not strip_trailing_slash and node.parts and node.parts[-1].kind == REST else []
 
 
 def _conditions(catalog: Catalog, scopes: tuple[str, ...]) -> list[list[dict[str, Any]]]:
@@ -103,6 +137,7 @@ def resources(catalog: Catalog, options: IstioOptions) -> list[dict[str, Any]]:
     rules = []
     for node in ordered:
         outranking = [p for other in outranked_by(ordered, node) for p in _paths(other, catalog.strip_trailing_slash)]
+        outranking += _trailing_slash_exclusions(node, catalog.strip_trailing_slash)
         for method, endpoint in node.endpoints.items():
             operation: dict[str, Any] = {
                 "methods": list(node.request_methods(method, catalog.head_as_get)),

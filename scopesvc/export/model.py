@@ -1,25 +1,102 @@
 """The catalog as a data plane needs it: path shapes in the engine's priority order, and per
 endpoint the methods that reach it and the scopes that grant each required scope.
 
-The engine walks a trie (static segments before parameters, with backtracking); a proxy
-matches a list in order. Sorting the template shapes so that a static segment comes before a
-parameter at the first position where two shapes differ gives the trie's answer: of all the
-shapes a path matches, the first in this order is the one the engine picks.
+The engine walks a trie with backtracking (scopesvc/policy/paths.py): at each segment it tries
+a literal child, then parameters with literal text around them (more text first), then a plain
+`{name}`, then `{name=**}` (longer suffix first). A proxy matches a list in order. Each template
+segment becomes a `Part` whose tuple order is that precedence, so sorting the template shapes
+by their parts gives the trie's answer: of all the shapes a path matches, the first in this
+order is the one the engine picks. (Two shapes a path both matches agree up to a position where
+they differ; there both parts match the path, and the trie tries them in their parts' order:
+two different literals, or two same-length texts, never match one segment; the catalog refuses
+the latter as ambiguous.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 from ..policy import Catalog
 from ..policy.catalog import Endpoint
-from ..policy.paths import MalformedPath, template_segments
+from ..policy.paths import MalformedPath, parameter_parts, template_segments
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+# Segment kinds, in the engine's precedence order at one position.
+LITERAL, TEXT, PARAM, REST = range(4)
+
+
+class Part(NamedTuple):
+    """One template segment as the engine matches it; tuples compare in precedence order.
+
+    LITERAL: the segment `prefix`; TEXT: `prefix{x}suffix` (at least one character for `x`);
+    PARAM: `{x}`; REST: `{x=**}suffix`, one or more whole segments, the last ending in `suffix`
+    after at least one character. With case-insensitive paths the literal text is lower case.
+    """
+
+    kind: int
+    weight: int  # minus the length of the literal text: more text goes first
+    prefix: str
+    suffix: str
+
+
+def part(segment: str, case_insensitive: bool = False) -> Part:
+    """The `Part` of a template segment (as `template_segments` returns it)."""
+    if case_insensitive:
+        segment = segment.lower()  # template text is ASCII
+    parts = parameter_parts(segment)
+    if parts is None:
+        return Part(LITERAL, 0, segment, "")
+    prefix, rest, suffix = parts
+    if rest:
+        return Part(REST, -len(suffix), "", suffix)
+    if prefix or suffix:
+        return Part(TEXT, -len(prefix) - len(suffix), prefix, suffix)
+    return Part(PARAM, 0, "", "")
+
+
+def _compatible_ends(a: str, b: str) -> bool:
+    return a.endswith(b) or b.endswith(a)
+
+
+def _same_segment(a: Part, b: Part) -> bool:
+    """Whether one segment can match both single-segment parts."""
+    if a.kind > b.kind:
+        a, b = b, a
+    if b.kind == PARAM:
+        return True
+    if a.kind == LITERAL:
+        text = a.prefix
+        if b.kind == LITERAL:
+            return text == b.prefix
+        return len(text) > -b.weight and text.startswith(b.prefix) and text.endswith(b.suffix)
+    return (a.prefix.startswith(b.prefix) or b.prefix.startswith(a.prefix)) and _compatible_ends(a.suffix, b.suffix)
+
+
+def _ends_in(last: Part, suffix: str) -> bool:
+    """Whether a segment `last` matches (the last of a REST one included) can end in `suffix` after
+    at least one character."""
+    if last.kind == LITERAL:
+        return len(last.prefix) > len(suffix) and last.prefix.endswith(suffix)
+    return last.kind == PARAM or _compatible_ends(last.suffix, suffix)
+
+
+def parts_overlap(a: Sequence[Part], b: Sequence[Part]) -> bool:
+    """Whether some path matches both shapes."""
+    for x, y in zip(a, b):
+        if x.kind == REST or y.kind == REST:
+            # The REST part takes the other shape's remaining segments (at least one: zip got here),
+            # whose last one must end in its suffix.
+            rest, other = (x, b) if x.kind == REST else (y, a)
+            return _ends_in(other[-1], rest.suffix)
+        if not _same_segment(x, y):
+            return False
+    return len(a) == len(b)
 
 
 @dataclass(frozen=True)
@@ -30,6 +107,7 @@ class Node:
     segments: tuple[str, ...]
     template: str  # as the first endpoint of this shape writes it
     endpoints: dict[str, Endpoint]
+    parts: tuple[Part, ...]
 
     def request_methods(self, method: str, head_as_get: bool) -> tuple[str, ...]:
         """The request methods that reach the endpoint `method` here (HEAD reaches GET's unless defined)."""
@@ -39,27 +117,20 @@ class Node:
 
     def overlaps(self, other: Node) -> bool:
         """Whether some path matches both shapes."""
-        return len(self.segments) == len(other.segments) and all(
-            a == b or is_param(a) or is_param(b) for a, b in zip(self.segments, other.segments))
+        return parts_overlap(self.parts, other.parts)
 
 
-_PARAM = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
 # The catalog and endpoint fields the exporters encode. Any other field the policy core has or
-# gains (paths.case_insensitive...) is refused while it is set, as are template segments other
-# than a whole `{name}`, and any-of alternatives and public endpoints where an exporter does not
-# encode them (its `encodes`): an export never drops a rule it does not know.
+# gains is refused while it is set, as are any-of alternatives and public endpoints where an
+# exporter does not encode them (its `encodes`): an export never drops a rule it does not know.
 _CATALOG_FIELDS = {
     "name", "revision", "description", "source", "authorize_url", "scopes_introduced_at", "universe", "scopes",
     "endpoints", "by_key", "trie", "events", "subscribe_scope", "subscribe_mask", "features", "pseudo_scopes",
     "strip_trailing_slash", "head_as_get", "error_body", "subscription_levels",  # webhooks: not HTTP requests
+    "case_insensitive",
 }
 _ENDPOINT_FIELDS = {"method", "template", "key", "operation_id", "summary", "scopes", "mask", "www_authenticate",
                     "deny_body", "any_of", "alternatives", "answers", "public"}
-
-
-def is_param(segment: str) -> bool:
-    """A whole-segment `{name}` parameter (the one parameter form the exporters encode)."""
-    return _PARAM.fullmatch(segment) is not None
 
 
 ANY_OF = "any_of"
@@ -79,8 +150,7 @@ def unsupported(catalog: Catalog, encodes: frozenset[str] = frozenset()) -> list
         if len(endpoint.any_of) > 1 and ANY_OF not in encodes:
             what.append("any_of alternatives (the deny answer depends on the token)")
         try:
-            what += [f"template segment {s!r}" for s in template_segments(endpoint.template)
-                     if ("{" in s or "}" in s) and not is_param(s)]
+            template_segments(endpoint.template)
         except MalformedPath as exc:
             what.append(f"template {endpoint.template!r} ({exc})")
         if what:
@@ -88,21 +158,18 @@ def unsupported(catalog: Catalog, encodes: frozenset[str] = frozenset()) -> list
     return reasons
 
 
-def _shape(segments: Sequence[str]) -> tuple[tuple[int, str], ...]:
-    return tuple((1, "") if is_param(s) else (0, s) for s in segments)
-
-
 def nodes(catalog: Catalog) -> list[Node]:
     """The catalog's template shapes in the engine's priority order (see the module docstring)."""
-    shapes: dict[tuple[tuple[int, str], ...], tuple[tuple[str, ...], str, dict[str, Endpoint]]] = {}
+    shapes: dict[tuple[Part, ...], tuple[tuple[str, ...], str, dict[str, Endpoint]]] = {}
     for endpoint in catalog.endpoints:
         segments = tuple(template_segments(endpoint.template))
-        entry = shapes.setdefault(_shape(segments), (segments, endpoint.template, {}))
+        key = tuple(part(s, catalog.case_insensitive) for s in segments)
+        entry = shapes.setdefault(key, (segments, endpoint.template, {}))
         entry[2][endpoint.method] = endpoint
     ordered = sorted(shapes.items())
     width = max(4, len(str(len(ordered))))
-    return [Node(f"n{i + 1:0{width}d}", segments, template, endpoints)
-            for i, (_, (segments, template, endpoints)) in enumerate(ordered)]
+    return [Node(f"n{i + 1:0{width}d}", segments, template, endpoints, key)
+            for i, (key, (segments, template, endpoints)) in enumerate(ordered)]
 
 
 def outranked_by(ordered: Sequence[Node], node: Node) -> list[Node]:

@@ -5,7 +5,8 @@ in Python, whose syntax these patterns share), so none carries `^` or `$`. The p
 restate `scopesvc.policy.paths` exactly (tests compare them with `split_path` on generated
 paths): a path `WELLFORMED` rejects is one the engine calls malformed, and a node pattern
 matches the well-formed paths whose segments that node's template matches, percent-encoded
-spellings of its literal characters included (`/%75sers/me` is `/users/me`).
+spellings of its literal characters included (`/%75sers/me` is `/users/me`), and with
+case-insensitive paths either case of each letter, raw or encoded (`/%55SERS/Me`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ..policy.paths import MAX_PATH_LENGTH
-from .model import is_param
+from .model import LITERAL, REST, TEXT, Part, part
 
 ANY = r"[\s\S]*"
 QUERY = r"(?:\?[\s\S]*)?"  # the engine ignores everything from the first '?'
 PARAM = "[^/?]+"  # one segment of a path WELLFORMED accepts
+# One or more whole characters of such a segment, raw or `%XX`: literal text after it then starts
+# at a character (after `[^/?]+`, a suffix `1x` could match the end of `a%41x`, which is `aAx`).
+CHARS = "(?:[^%/?]|%[0-9A-Fa-f]{2})+"
 _META = set("\\.+*?()|[]{}^$")
 # RE2's largest counted repetition; longer runs are written as several.
 _MAX_REPEAT = 1000
@@ -105,16 +109,36 @@ def longer_than(limit: int) -> str:
 TOO_LONG = longer_than(MAX_PATH_LENGTH)
 
 
-def literal_segment(text: str) -> str:
-    """A static template segment: each character raw or percent-encoded (the engine decodes)."""
-    return "".join(f"(?:{escape(c)}|{encoded_byte(ord(c))})" for c in text)
+def literal_char(c: str, case_insensitive: bool = False) -> str:
+    """A literal template character, raw or percent-encoded (the engine decodes before matching);
+    an ASCII letter in either case too with `case_insensitive`."""
+    if case_insensitive and c.isascii() and c.isalpha():
+        upper = ord(c.upper())  # 0x41-0x5A; lower case is 0x20 more: high nibble + 2
+        return f"(?:[{c.upper()}{c.lower()}]|%[{upper >> 4}{(upper >> 4) + 2}]{_hex_digit(upper & 15)})"
+    return f"(?:{escape(c)}|{encoded_byte(ord(c))})"
 
 
-def node_pattern(segments: Sequence[str], strip_trailing_slash: bool) -> str:
+def literal_text(text: str, case_insensitive: bool = False) -> str:
+    return "".join(literal_char(c, case_insensitive) for c in text)
+
+
+def segment_pattern(segment: Part, case_insensitive: bool = False) -> str:
+    """The raw spellings of the segments (or, for REST, the `/`-joined segments) `segment` matches."""
+    kind, _, prefix, suffix = segment
+    if kind == LITERAL:
+        return literal_text(prefix, case_insensitive)
+    # At least one character for the parameter, whole characters when literal text follows.
+    value = (CHARS if suffix else PARAM) + literal_text(suffix, case_insensitive)
+    if kind == TEXT:
+        return literal_text(prefix, case_insensitive) + value
+    return value if kind != REST else f"(?:{PARAM}/)*{value}"
+
+
+def node_pattern(segments: Sequence[str], strip_trailing_slash: bool, case_insensitive: bool = False) -> str:
     """The well-formed paths (query included) whose segments match this template shape."""
     if not segments:
         return "/" + QUERY
-    body = "".join("/" + (PARAM if is_param(s) else literal_segment(s)) for s in segments)
+    body = "".join("/" + segment_pattern(part(s, case_insensitive), case_insensitive) for s in segments)
     return body + ("/?" if strip_trailing_slash else "") + QUERY
 
 

@@ -175,6 +175,13 @@ def template_segments(template: str) -> list[str]:
     return segments
 
 
+def parameter_parts(segment: str) -> tuple[str, bool, str] | None:
+    """A template segment's literal prefix, whether its parameter is `{name=**}`, and literal suffix;
+    None for a literal segment."""
+    match = _TEMPLATE_SEGMENT.fullmatch(segment) if "{" in segment else None
+    return None if match is None else (match[1], bool(match[3]), match[4])
+
+
 class AmbiguousTemplates(ValueError):
     """Two templates no precedence rule can order; `other` is the template already in the trie."""
 

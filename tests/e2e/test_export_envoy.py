@@ -119,11 +119,18 @@ def concrete(template: str, value: str) -> str:
 
 def paths_for(template: str) -> list[str]:
     base = concrete(template, "abc123")
-    out = [base, base + "?q=1&r=%2F", concrete(template, "%41b"), concrete(template, "x.y~z"), template]
+    out = [base, base + "?q=1&r=%2F", concrete(template, "%41b"), concrete(template, "x.y~z"), template,
+           base.upper(), base.swapcase() + "?Q"]
     out.append(base + "/" if base != "/" else "/?x")
     literal = next((i for i, c in enumerate(base) if c.isalpha()), None)
     if literal is not None:  # one literal character percent-encoded, as some clients send it
         out.append(base[:literal] + f"%{ord(base[literal]):02x}" + base[literal + 1:])
+        out.append(base[:literal] + f"%{ord(base[literal].swapcase()):02X}" + base[literal + 1:])
+    if "=**}" in template:  # a multi-segment parameter over several segments, and over none
+        out += [concrete(re.sub(r"\{[^}=]+=\*\*\}", "p/Q/r", template), "abc123"),
+                concrete(re.sub(r"\{[^}=]+=\*\*\}", "", template), "abc123")]
+    if "}" in template and not template.endswith("}"):  # a parameter with nothing in it
+        out.append(concrete(template, ""))
     return out
 
 
@@ -340,6 +347,46 @@ def test_dispatch_never_skips_a_shape(tmp_path: Path, keys: Keys, upstream: Upst
     (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(DISPATCH))
     more = tuple(("GET", path, ("s:read",), True) for path in DISPATCH_PATHS)
     assert differential(tmp_path, tmp_path / "catalog.yaml", keys, upstream, more) > 200
+
+
+# Every template kind and precedence case (docs/paths.md): literal text around a parameter (more text
+# first), custom verbs, multi-segment parameters (longer suffix first, after a plain parameter, with
+# backtracking), a method defined only on the template that wins.
+RICH = {
+    "format": "scopesvc.catalog/v1", "name": "rich", "oauth": {"scopes_introduced_at": "2026-03-03"},
+    "hierarchy": {"write_implies_read": True},
+    "scopes": [{"name": "files:read"}, {"name": "files:write"}, {"name": "ops:write"},
+               {"name": "admin", "implies": ["files:write", "ops:write"]}],
+    "endpoints": [
+        {"method": "GET", "path": "/Files/{id}", "scopes": ["files:read"]},
+        {"method": "GET", "path": "/Files/{id}.json", "scopes": ["files:write"]},
+        {"method": "GET", "path": "/Files/v{n}.json", "scopes": ["admin"]},
+        {"method": "GET", "path": "/Files/thumbnail.{ext}", "scopes": ["files:read", "ops:write"]},
+        {"method": "GET", "path": "/Files/thumbnail.png", "public": True},
+        {"method": "POST", "path": "/ops/{name}:cancel", "scopes": ["ops:write"]},
+        {"method": "GET", "path": "/ops/{id}/status", "scopes": ["files:read"]},
+        {"method": "GET", "path": "/ops/{name=**}", "scopes": ["files:read"]},
+        {"method": "POST", "path": "/ops/{name=**}:cancel", "scopes": ["admin"]},
+        {"method": "POST", "path": "/ops/{name=**}:c", "scopes": ["files:write"]},
+        {"method": "DELETE", "path": "/{all=**}", "any_of": [["admin"], ["ops:write", "files:read"]]},
+    ],
+}
+RICH_PATHS = [
+    "/Files/thumbnail.json", "/Files/v1.json", "/Files/v.json", "/Files/.json", "/Files/thumbnail.", "/ops/x:cancel",
+    "/ops/a/x:cancel", "/ops/a/b:c", "/ops/a/:cancel", "/ops/:cancel", "/ops/a/status", "/ops/a/b/status",
+    "/ops/a/status/x", "/ops/%61/%73tatus", "/ops/a/b%3Acancel", "/ops/a/b%3acancel/", "/FILES/V1.JSON",
+    "/files/thumbnail.PNG", "/Files/thumbnail%2Epng", "/Files/a%2Fb.json", "/ops", "/ops/", "/x/y%41:c",
+]
+
+
+@pytest.mark.parametrize("paths", [{"trailing_slash": "strip"},
+                                   {"trailing_slash": "strict", "case_insensitive": True, "head_as_get": False}])
+def test_rich_templates(tmp_path: Path, keys: Keys, upstream: Upstream, paths: dict[str, Any]) -> None:
+    doc = dict(RICH, paths=paths)
+    every = tuple(compile_catalog(doc).universe.names)
+    (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(doc))
+    more = tuple((method, path, every, False) for path in RICH_PATHS for method in ("GET", "POST", "DELETE"))
+    assert differential(tmp_path, tmp_path / "catalog.yaml", keys, upstream, more) > 500
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))

@@ -451,7 +451,9 @@ def local_reply_config(catalog: Catalog, ordered: Sequence[Node], options: JwtOp
     no_payload = {"filter": JWT_FILTER, "path": [{"key": options.payload_key}], "value": {"null_match": {}}}
     classified = {"filter": RBAC_NAMESPACE, "path": [{"key": SHADOW_RESULT}], "value": {"present_match": True}}
     unclassified = {"filter": RBAC_NAMESPACE, "path": [{"key": SHADOW_RESULT}], "value": {"null_match": {}}}
-    anonymous = Engine(catalog).check(None, "GET", "/")  # the engine's answer to a request without a token
+    # The engine's answer to a request without a token, asked with a method no catalog declares
+    # (they are upper case), so a public endpoint (`GET /` may be one) cannot answer it.
+    anonymous = Engine(catalog).check(None, "get", "/")
     mappers: list[dict[str, Any]] = [
         {   # jwt_authn refused the token before RBAC ran (it says 403 for a wrong audience): 401
             "filter": _all(_status_is(403), {"metadata_filter": {"matcher": unclassified,

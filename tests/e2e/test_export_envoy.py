@@ -369,6 +369,7 @@ RICH = {
         {"method": "POST", "path": "/ops/{name=**}:cancel", "scopes": ["admin"]},
         {"method": "POST", "path": "/ops/{name=**}:c", "scopes": ["files:write"]},
         {"method": "DELETE", "path": "/{all=**}", "any_of": [["admin"], ["ops:write", "files:read"]]},
+        {"method": "GET", "path": "/", "public": True},  # the no-token answer is not this one's
     ],
 }
 RICH_PATHS = [

@@ -113,10 +113,19 @@ def _server(kind: str, tmp: Path) -> Iterator[tuple[subprocess.Popen[bytes], int
 # -- measuring ----------------------------------------------------------------------------------
 
 
-def direct(kind: str, tmp: Path, seconds: float) -> h2load.Result:
-    with _server(kind, tmp) as (_proc, port):
-        load = h2load.Load(f"http://127.0.0.1:{port}/check", headers=HEADERS, status="2xx")
-        return h2load.run_h1(kind, load, connections=CONNECTIONS, seconds=seconds)
+def direct(names: dict[str, str], tmp: Path, seconds: float, rounds: int) -> dict[str, h2load.Result]:
+    """Each server (`names`: kind -> label) called directly, in interleaved rounds: all of them run
+    at once and each round loads them one after the other, starting one later each round, so a
+    change in the machine's other load hits them alike (single runs here vary by up to 1.5x)."""
+    kinds = list(names)
+    with contextlib.ExitStack() as stack:
+        ports = {kind: stack.enter_context(_server(kind, tmp))[1] for kind in kinds}
+        runs: dict[str, list[h2load.Result]] = {kind: [] for kind in kinds}
+        for r in range(rounds):
+            for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
+                load = h2load.Load(f"http://127.0.0.1:{ports[kind]}/check", headers=HEADERS, status="2xx")
+                runs[kind].append(h2load.run_h1(kind, load, connections=CONNECTIONS, seconds=seconds))
+    return {names[kind]: h2load.merge(names[kind], results) for kind, results in runs.items()}
 
 
 def _nginx(tmp: Path, forward_auth_port: int, port: int, upstream_port: int, authenticator_port: int) -> list[str]:
@@ -179,12 +188,12 @@ def attack(tmp: Path, seconds: float) -> dict[str, object]:
         return http_attack.under_attack(proc.pid, port, f"127.0.0.1:{grpc_port}", seconds=seconds)
 
 
-def section(seconds: float, workdir: Path) -> dict[str, Any]:
+def section(seconds: float, workdir: Path, rounds: int) -> dict[str, Any]:
     """Run all three measurements; the results bench/sections/http.py reports."""
     workdir.chmod(0o755)  # NGINX's workers may run as another user
     names = {"aiohttp": "scopesvc (aiohttp)", "uvicorn": "uvicorn + httptools, minimal ASGI app",
              "old": "old ThreadingHTTPServer (baseline)"}
-    servers = {names[kind]: direct(kind, workdir, seconds) for kind in ("aiohttp", "uvicorn", "old")}
+    servers = direct(names, workdir, seconds, rounds)
     gateways = {f"{gateway.capitalize()} -> {names[kind]}": through(gateway, kind, workdir, seconds)
                 for gateway in ("nginx", "traefik") for kind in ("aiohttp", "old")}
     return {"servers": servers, "gateways": gateways, "attack": attack(workdir, max(20.0, seconds * 2))}

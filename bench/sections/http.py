@@ -17,7 +17,8 @@ def run(ctx: Context) -> dict[str, Any]:
     if ctx.settings.quick:
         return {"note": "Not run by --quick.", "servers": {}, "gateways": {}, "attack": {}}
     seconds = max(5.0, ctx.settings.seconds * 2)
-    return {"note": "", **forward_auth.section(seconds, ctx.workdir), "seconds": seconds}
+    return {"note": "", **forward_auth.section(seconds, ctx.workdir, ctx.settings.rounds), "seconds": seconds,
+            "rounds": ctx.settings.rounds}
 
 
 def _runs(results: dict[str, Any]) -> list[Result]:
@@ -38,7 +39,7 @@ def report(results: dict[str, Any], ctx: Context) -> list[str]:
         f"{results['seconds']:g} s per run; every answer checked 2xx."),
         "",
         ("The server choice: the same forward-auth work (the same header parsing, decider and answer) on each "
-        "server, called directly:"),
+        f"server, called directly, in {results['rounds']} interleaved rounds (req/s pooled over the rounds):"),
         "",
         HEAD, *(row(name, r) for name, r in results["servers"].items()),
         "",

@@ -91,6 +91,6 @@ def test_forward_auth_bench_compares_servers_that_answer_alike(tmp_path: Path) -
                              response.getheader("www-authenticate"), response.read()))
                 connection.close()
             answers[kind] = seen
-        assert forward_auth.direct(kind, tmp_path, 1).correct, kind
+        assert forward_auth.direct({kind: kind}, tmp_path, 1, rounds=1)[kind].correct, kind
     assert answers["aiohttp"] == answers["uvicorn"] == answers["old"], answers
     assert [status for status, *_ in answers["aiohttp"]] == [200, 403, 403]

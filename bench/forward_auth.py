@@ -40,6 +40,7 @@ from scopesvc.policy import Engine, RequestError
 from scopesvc.server.app import Server
 
 from . import h2load, http_attack
+from .rounds import rotated
 from .servers import free_port, running
 
 CONNECTIONS = 64
@@ -122,7 +123,7 @@ def direct(names: dict[str, str], tmp: Path, seconds: float, rounds: int) -> dic
         ports = {kind: stack.enter_context(_server(kind, tmp))[1] for kind in kinds}
         runs: dict[str, list[h2load.Result]] = {kind: [] for kind in kinds}
         for r in range(rounds):
-            for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
+            for kind in rotated(kinds, r):
                 load = h2load.Load(f"http://127.0.0.1:{ports[kind]}/check", headers=HEADERS, status="2xx")
                 runs[kind].append(h2load.run_h1(kind, load, connections=CONNECTIONS, seconds=seconds))
     return {names[kind]: h2load.merge(names[kind], results) for kind, results in runs.items()}

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from . import h2load, metrics, servers
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -27,6 +29,11 @@ class Target:
     pids: tuple[int, ...] = ()  # the processes that answer: their CPU time per answer is measured too
 
 
+def rotated(items: list[T], r: int) -> list[T]:
+    """`items` starting at round `r`'s turn, so no item always runs first or after the same one."""
+    return items[r % len(items):] + items[:r % len(items)]
+
+
 def measure(targets: list[Target], *, rounds: int, seconds: float, rate_seconds: float, rates: list[int],
             in_flight: int) -> dict[str, dict[Any, h2load.Result]]:
     """{target name: {"saturation" or rate: pooled Result}}."""
@@ -35,8 +42,7 @@ def measure(targets: list[Target], *, rounds: int, seconds: float, rate_seconds:
     steps: list[tuple[Any, int, float]] = [("saturation", 0, seconds)] + [(r, r, rate_seconds) for r in rates]
     runs: dict[str, dict[Any, list[h2load.Result]]] = {t.name: {} for t in targets}
     for r in range(rounds):
-        # Each round starts one server later, so no server always runs first or after the same one.
-        turn = targets[r % len(targets):] + targets[:r % len(targets)]
+        turn = rotated(targets, r)
         for key, rate, length in steps:
             for target in turn:
                 if rate and not target.fixed_rates:

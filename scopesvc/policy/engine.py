@@ -345,6 +345,7 @@ class Engine:
                 raise RequestError("event", f"unknown webhook event {event!r}")
             target = event
             alternatives = self._event_alternatives(event)
+            public = False
         else:
             if not method or not path:
                 raise RequestError("target", "give either an event or both method and path")
@@ -356,9 +357,10 @@ class Engine:
                 raise RequestError("path", self._unknown_endpoint_message(method, path))
             target = endpoint.key
             alternatives = endpoint.alternatives or (0,)  # a public endpoint needs nothing
+            public = endpoint.public
         # Check's rule: a token with no scope the catalog knows has no access, even where an
         # endpoint requires none (only a public endpoint takes any token).
-        no_scopes = not universe.effective(granted) and not (not event and endpoint.public)
+        no_scopes = not public and not universe.effective(granted)
         # Of several alternatives, the one the granted scopes come closest to.
         required = alternatives[closest(universe, alternatives, universe.effective(granted))[0]]
         missing_mask = universe.minimal(required & ~universe.effective(granted))
@@ -381,7 +383,7 @@ class Engine:
         steps = self._diagnosis_steps(missing, event)
         if missing:
             summary = f"{target} needs {' '.join(m.scope for m in missing)}, which the install lacks"
-        elif no_scopes:
+        elif no_scopes:  # nothing is missing, yet Check answers NO_SCOPES: the steps are its own
             summary = (f"{target} requires no particular scope, but the install was granted no scope the catalog "
                        "knows, and a token with no scopes has no access")
             steps = ("add at least one scope the catalog knows to the app's requested scopes (the ones its "

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
+from typing import Any
 
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -35,3 +38,9 @@ def bad_request_field(error) -> str:  # type: ignore[no-untyped-def]
             detail.Unpack(info)
             return info.field_violations[0].field
     raise AssertionError("no BadRequest detail")
+
+
+def decision_records(log: Path) -> list[dict[str, Any]]:
+    """The decision log's whole lines so far: its writer thread can be caught mid-line, and a missing file is empty."""
+    text = log.read_text(encoding="utf-8") if log.exists() else ""
+    return [json.loads(line) for line in text[:text.rfind("\n") + 1].splitlines()]

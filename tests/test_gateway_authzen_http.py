@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from .helpers import decision_records
 from .ops_helpers import ServeProcess, free_port, scrape, wait_for
 
 REQUEST_ID = "bfe9eb29-ab87-4ca3-be83-a1d5d8305716"  # the specification's example X-Request-ID
@@ -242,7 +243,7 @@ def test_decisions_are_counted_and_logged_like_every_front_end(pdp: Pdp) -> None
     log = Path(pdp.process.output).parent / "decisions.log"
 
     def mine() -> list[dict[str, Any]]:  # the log is written by a background thread
-        records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        records = decision_records(log)
         return [r for r in records if r.get("attributes", {}).get("x-request-id") == "count-me"]
 
     wait_for(mine)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from .helpers import decision_records
 from .ops_helpers import ServeProcess, free_port, wait_for
 from .test_gateway_authzen_http import Pdp
 from .token_helpers import AUDIENCE, KeyServer, SigningKey, claims
@@ -100,7 +101,7 @@ def test_the_log_names_the_verified_sub_hashed_unless_subject_id_is_given(
     log = Path(pdp.process.output).parent / "decisions.log"
 
     def hashes() -> dict[str, str]:  # the log is written by a background thread
-        records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        records = decision_records(log)
         return {r["attributes"]["x-request-id"]: r.get("subject_hash", "") for r in records
                 if r.get("attributes", {}).get("x-request-id")}
 

@@ -11,6 +11,7 @@ from google.rpc import code_pb2
 from tests.test_gateway_ext_authz import check_request, headers_of
 from tests.test_gateway_forward_auth import ask, nginx_style
 
+from .helpers import decision_records
 from .ops_helpers import free_port, running, sample, scrape
 
 CHALLENGE = 'Bearer realm="calendly-api-v2"'
@@ -34,7 +35,7 @@ def test_no_token_is_decided_counted_and_logged(tmp_path) -> None:
         text = scrape(server.server.metrics_port)
         for rpc in ("ext_authz", "forward_auth"):
             assert sample(text, "scopesvc_decisions_total", rpc=rpc, result="deny", reason="MISSING_TOKEN") == 1
-    records = [json.loads(line) for line in log.read_text().splitlines()]
+    records = decision_records(log)
     assert [(r["rpc"], r["reason"], r["allowed"]) for r in records] == [
         ("ext_authz", "MISSING_TOKEN", False), ("forward_auth", "MISSING_TOKEN", False)]
 

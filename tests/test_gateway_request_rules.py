@@ -21,6 +21,7 @@ from tests.helpers import SCOPED_TIME
 from tests.test_gateway_ext_authz import check_request
 from tests.test_gateway_forward_auth import ask, nginx_style
 
+from .helpers import decision_records
 from .ops_helpers import free_port, running, sample, scrape, wait_for
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -122,7 +123,7 @@ def test_ext_authz_route_method_mismatch_is_a_counted_and_logged_deny(served: tu
     wait_for(lambda: delta("ROUTE_METHOD_MISMATCH") == 1 and delta("REWRITE_HEADER") == 1
              and delta("UNKNOWN_ENDPOINT") == 1)
     wait_for(lambda: '"ROUTE_METHOD_MISMATCH"' in log.read_text())
-    records = [json.loads(line) for line in log.read_text().splitlines()]
+    records = decision_records(log)
     mismatch = next(r for r in records if r["reason"] == "ROUTE_METHOD_MISMATCH")
     assert (mismatch["method"], mismatch["path"], mismatch["endpoint"]) == ("PATCH", "/profile", "")
     unknown = next(r for r in records if r["reason"] == "UNKNOWN_ENDPOINT")

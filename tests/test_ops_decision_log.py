@@ -8,14 +8,14 @@ from scopesvc.policy import Token
 from scopesvc.v1 import scopesvc_pb2 as pb
 from scopesvc.v1 import scopesvc_pb2_grpc as pb_grpc
 
-from .helpers import token
+from .helpers import decision_records, token
 from .ops_helpers import ServeProcess, running, wait_for
 
 SECRET = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.c2ln"
 
 
 def _records(path) -> list[dict]:  # type: ignore[no-untyped-def]
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return decision_records(path)
 
 
 def test_records_describe_decisions_without_secrets(tmp_path):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from scopesvc.v1 import scopesvc_pb2 as pb
 
-from .helpers import token
+from .helpers import decision_records, token
 from .ops_helpers import free_port, running, sample, scrape
 
 DENIED = pb.CheckRequest(token=token("users:read"), method="GET", path="/scheduled_events/AB12")
@@ -29,7 +27,7 @@ def test_dry_run_allows_and_keeps_the_policy_answer(tmp_path):
         assert sample(text, "scopesvc_decisions_total", rpc="Check", result="deny") == 1
         assert sample(text, "scopesvc_dry_run_allowed_total", rpc="Check") == 1
         assert sample(text, "scopesvc_dry_run_allowed_total", rpc="CheckBatch") == 1
-    records = [json.loads(line) for line in log.read_text().splitlines()]
+    records = decision_records(log)
     assert [(r["allowed"], r["dry_run"]) for r in records] == [(False, True), (True, False), (False, True), (True, False)]
 
 

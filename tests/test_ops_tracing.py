@@ -23,7 +23,7 @@ import pytest
 from scopesvc.v1 import scopesvc_pb2 as pb
 from scopesvc.v1 import scopesvc_pb2_grpc as pb_grpc
 
-from .helpers import token
+from .helpers import decision_records, token
 from .ops_helpers import CATALOG_A, CATALOG_B, ServeProcess, free_port
 from .otlp_receiver import ReceivedSpan, Receiver
 
@@ -89,7 +89,7 @@ def test_check_is_a_child_span_describing_the_decision(serve: ServeProcess, rece
     for span in spans:
         assert_nothing_secret(span)
     # The decision log line names the trace.
-    records = [json.loads(line) for line in (tmp_path / "decisions.log").read_text().splitlines()]
+    records = decision_records(tmp_path / "decisions.log")
     assert records and all(record["trace_id"] == TRACE_ID for record in records)
 
 
@@ -156,7 +156,7 @@ def test_sampler_from_the_environment_follows_the_parent(tmp_path: Path, receive
         assert server.close() == 0
     assert len(receiver.spans) == 1
     # Not sampled, the trace id still goes into the decision log: a caller's logs can find it.
-    records = [json.loads(line) for line in (tmp_path / "d.log").read_text().splitlines()]
+    records = decision_records(tmp_path / "d.log")
     assert len({record["trace_id"] for record in records}) == 21
 
 

@@ -7,7 +7,6 @@ scopesvc discovers them through OpenID Connect discovery like it would at a real
 from __future__ import annotations
 
 import http.client
-import json
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from tests.helpers import bad_request_field, token
 from tests.ops_helpers import promtool
 from tests.test_gateway_ext_authz import check_request
 
+from .helpers import decision_records
 from .token_helpers import AUDIENCE, KeyServer, SigningKey, claims
 
 ENDPOINT = ("GET", "/users/me")  # needs users:read
@@ -179,7 +179,7 @@ def test_metrics_and_decision_log_treat_verified_tokens_like_any_decision(
         assert lint.returncode == 0, lint.stdout + lint.stderr
     finally:
         server.close()
-    records = [json.loads(line) for line in log.read_text().splitlines()]
+    records = decision_records(log)
     assert [r["reason"] for r in records] == ["INVALID_TOKEN", "ALLOWED"]
     assert "subject_hash" in records[1] and "client_hash" in records[1]
     assert "alice" not in log.read_text() and "app-1" not in log.read_text()

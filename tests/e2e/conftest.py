@@ -33,6 +33,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ..deploy_helpers import TOOLS
+from ..helpers import decision_records
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "gateways"
@@ -304,9 +305,9 @@ class Scopesvc:
         """Every decision logged so far, once there are at least `count` (the log is written in the background)."""
         deadline = time.monotonic() + 10
         while True:
-            lines = self.decision_log.read_text().splitlines() if self.decision_log.exists() else []
-            if len(lines) >= count or time.monotonic() > deadline:
-                return [json.loads(line) for line in lines]
+            records = decision_records(self.decision_log)
+            if len(records) >= count or time.monotonic() > deadline:
+                return records
             time.sleep(0.02)
 
 

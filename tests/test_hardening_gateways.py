@@ -8,6 +8,7 @@ Envoy, with failure_mode_allow false, also turns into a deny). None allows, none
 from __future__ import annotations
 
 import http.client
+import json
 import math
 import socket
 from collections.abc import Iterator
@@ -248,3 +249,22 @@ def test_forward_auth_malformed_http_is_never_200(gateway, data):
     reply = raw(gateway, data)
     assert not reply.startswith(b"HTTP/1.1 200") and not reply.startswith(b"HTTP/1.0 200"), reply[:120]
     assert ask(gateway, {"X-Original-Method": "GET", "X-Original-URI": "/users/me", "X-Scopesvc-Scopes": "users:read"}) == 200
+
+
+@pytest.mark.parametrize("data", [
+    b"GET /check HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+    b"GET /check HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+    b"GET /check HTTP/1.1\r\nHost: x\r\n X-Original-URI: /users/me\r\n\r\n",  # obsolete line folding
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 32 + b"\r\n\r\n",  # TLS on the plain port
+])
+def test_forward_auth_answers_unparsable_requests_as_itself(gateway, data):
+    # aiohttp answers what it cannot parse; the answer must not name Python's and aiohttp's versions
+    # nor echo the request's bytes, and reads like the front end's other refusals.
+    head, _, body = raw(gateway, data).partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (h.partition(b":") for h in lines[1:])}
+    assert lines[0].split(b" ")[1] == b"400", head
+    assert headers[b"server"] == b"scopesvc" and b"aiohttp" not in head + body and b"Python" not in head + body
+    assert headers[b"content-type"].startswith(b"application/json")
+    reply = json.loads(body)
+    assert reply["title"] == "Bad request" and reply["message"] and b"\\x" not in body and "b'" not in reply["message"]

@@ -59,6 +59,7 @@ _REFUSED = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Le
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 _TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 _END_OF_HEADERS = b"\r\n\r\n"
+_REASON_CHARS = 120  # of aiohttp's reason for a request it cannot parse (its first line)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,27 @@ class _QuietClientErrors(logging.LoggerAdapter):  # type: ignore[type-arg]
             self.logger.debug("%s: %s", str(msg) % args if args else msg, " ".join(str(exc).split()))
             return
         self.logger.log(level, msg, *args, exc_info=exc_info, **kwargs)
+
+
+class _Protocol(RequestHandler):
+    """aiohttp's protocol for one connection, whose answer to a request it cannot parse looks like
+    the front end's: `Server: scopesvc` rather than Python's and aiohttp's versions, and a short JSON
+    reason rather than the request's own bytes echoed back."""
+
+    __slots__ = ()
+
+    def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs it; raises if an answer has begun
+        if status >= 500:
+            title, reason = "Internal error", "the server failed to answer this request"
+        else:
+            title = "Bad request"
+            reason = (message or "malformed HTTP request").split("\n", 1)[0].rstrip(": ")[:_REASON_CHARS]
+        response = web.json_response({"title": title, "message": reason}, status=status,
+                                     headers={"Server": SERVER_NAME})
+        response.force_close()
+        return response
 
 
 # Where a connection is in its current request: waiting for one, reading its headers, being
@@ -164,8 +186,7 @@ class _Connection(asyncio.Protocol):
                 return
             if self.head:
                 data, self.head = bytes(self.head + data), bytearray()
-            assert self.front.handler is not None  # set before the listener accepts
-            self.inner = self.front.handler()
+            self.inner = self.front.protocol()
             self.inner.connection_made(self.transport)  # type: ignore[arg-type]
         self.inner.data_received(data)
 
@@ -300,7 +321,8 @@ class HttpFrontEnd:
         self.header_timeouts = 0
         self.port = 0
         self._runner: web.AppRunner | None = None
-        self.handler: web.Server | None = None  # makes aiohttp's protocol for a connection, once started
+        self.handler: web.Server | None = None  # aiohttp's server, which each connection's protocol reports to
+        self._protocol_options: dict[str, Any] = {}
         self._listener: asyncio.Server | None = None
 
     def add_route(self, method: str, path: str, handler: Handler) -> None:
@@ -314,16 +336,22 @@ class HttpFrontEnd:
         sock = bind_tcp(self.name, self.host, self.requested_port)
         self.port = int(sock.getsockname()[1])
         limits = self.limits
-        self._runner = web.AppRunner(
-            self.app, access_log=None, logger=_QuietClientErrors(logging.getLogger("aiohttp.server")),
-            keepalive_timeout=limits.keepalive_timeout, max_line_size=limits.max_field_bytes,
-            max_field_size=limits.max_field_bytes, max_headers=limits.max_headers,
-            lingering_time=limits.lingering_time, shutdown_timeout=self.grace,
-        )
+        self._protocol_options = {
+            "access_log": None, "logger": _QuietClientErrors(logging.getLogger("aiohttp.server")),
+            "keepalive_timeout": limits.keepalive_timeout, "max_line_size": limits.max_field_bytes,
+            "max_field_size": limits.max_field_bytes, "max_headers": limits.max_headers,
+            "lingering_time": limits.lingering_time,
+        }
+        self._runner = web.AppRunner(self.app, shutdown_timeout=self.grace, **self._protocol_options)
         await self._runner.setup()
         self.handler = self._runner.server
         self._listener = await asyncio.get_running_loop().create_server(
             lambda: _Connection(self), sock=sock, backlog=limits.backlog)
+
+    def protocol(self) -> RequestHandler:
+        """aiohttp's protocol for one connection, as its server would make it (`_Protocol`)."""
+        assert self.handler is not None  # set before the listener accepts
+        return _Protocol(self.handler, loop=asyncio.get_running_loop(), **self._protocol_options)
 
     async def stop(self) -> None:
         """Stop accepting, close idle connections, give requests being answered `grace` seconds."""

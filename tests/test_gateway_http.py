@@ -127,3 +127,28 @@ def test_stop_closes_connections_whose_headers_never_completed() -> None:
             assert await asyncio.wait_for(_read_all(client), 5) == b""  # closed by stop(), not the 60 s deadline
 
     asyncio.run(run())
+
+
+def test_a_handler_that_fails_is_a_500_that_names_neither_the_server_software_nor_the_error() -> None:
+    async def run() -> None:
+        front = HttpFrontEnd("test", "127.0.0.1", 0, HttpLimits(), grace=0.5)
+
+        async def broken(_request: web.Request) -> web.StreamResponse:
+            raise RuntimeError("secret detail")
+
+        front.add_route("GET", "/broken", broken)
+        await front.start()
+        try:
+            with socket.create_connection(("127.0.0.1", front.port), timeout=10) as client:
+                client.setblocking(False)
+                await asyncio.get_running_loop().sock_sendall(
+                    client, b"GET /broken HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n\r\n")
+                answer = await _read_all(client)  # the connection closes after it
+        finally:
+            await front.stop()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 500 ") and b"\r\nServer: scopesvc\r\n" in head, head
+        assert body == b'{"title": "Internal error", "message": "the server failed to answer this request"}', body
+        assert b"aiohttp" not in answer and b"Traceback" not in answer and b"secret" not in answer
+
+    asyncio.run(run())

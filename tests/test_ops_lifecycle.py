@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import json
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent import futures
@@ -22,7 +26,7 @@ from scopesvc.v1 import scopesvc_pb2 as pb
 from scopesvc.v1 import scopesvc_pb2_grpc as pb_grpc
 
 from .helpers import token
-from .ops_helpers import ServeProcess, running, wait_for
+from .ops_helpers import CATALOG_A, CATALOG_B, ServeProcess, free_port, running, wait_for
 
 USERS_ME = pb.CheckRequest(token=token("users:read"), method="GET", path="/users/me")
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -228,3 +232,36 @@ def test_json_logs(tmp_path):
     messages = [r["message"] for r in records]
     assert any(m.startswith("serving catalog calendly-api-v2") for m in messages), messages
     assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM])
+def test_a_signal_sent_as_soon_as_the_port_answers_is_handled(tmp_path, sig):
+    """The handlers are in place before the server listens: a supervisor's SIGTERM or an operator's
+    SIGHUP sent the moment the port answers never meets Python's default action, which kills it."""
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(CATALOG_A)
+    port = free_port()
+    out = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "scopesvc", "serve", "--port", str(port), "--metrics-port", "0",
+                             "--catalog", str(catalog), "--reload-interval", "0", "--grace", "0.5"],
+                            stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # the first moment the port accepts a connection
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.001)
+        if sig == signal.SIGHUP:
+            catalog.write_text(CATALOG_B)
+        proc.send_signal(sig)
+        if sig == signal.SIGHUP:
+            wait_for(lambda: "catalog reloaded (SIGHUP)" in (tmp_path / "serve.log").read_text())
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, (tmp_path / "serve.log").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        out.close()

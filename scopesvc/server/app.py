@@ -230,11 +230,32 @@ def raise_fd_limit() -> int:
 
 
 async def run(config: ServerConfig) -> None:
-    """Serve until SIGTERM or SIGINT, then stop gracefully; reload the catalog on SIGHUP."""
+    """Serve until SIGTERM or SIGINT, then stop gracefully; reload the catalog on SIGHUP.
+
+    The signal handlers are in place before the server listens: a signal sent once its ports
+    answer (a supervisor's SIGTERM, an operator's SIGHUP) is never the default one that kills it.
+    SIGTERM while starting stops it as soon as it has started; SIGHUP reloads once it has started.
+    """
     raise_fd_limit()
     start = time.perf_counter()
     engine = Engine(catalog_files.load(config.catalog))
     server = Server(config, engine, time.perf_counter() - start)
+    stop, started = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[bool]] = set()
+
+    async def reload_once_started() -> bool:
+        await started.wait()
+        return await server.reload("SIGHUP")
+
+    def on_sighup() -> None:
+        task = loop.create_task(reload_once_started())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     await server.start()
     # What starting made (modules, gRPC's and protobuf's descriptors, the catalog's engine: some 60,000
     # objects) lives as long as the process: out of the garbage collector's sight, its full passes,
@@ -243,18 +264,7 @@ async def run(config: ServerConfig) -> None:
     # counting as before (an engine holds no reference cycles).
     gc.collect()
     gc.freeze()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    reloads: set[asyncio.Task[bool]] = set()
-
-    def on_sighup() -> None:
-        task = loop.create_task(server.reload("SIGHUP"))
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
-
-    loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    started.set()
     await stop.wait()
     log.info("stopping: NOT_SERVING, draining in-flight RPCs for up to %.1fs", config.grace)
     await server.stop()

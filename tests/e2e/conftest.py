@@ -313,6 +313,18 @@ class Scopesvc:
                 return records
             time.sleep(0.02)
 
+    def settled(self, quiet: float = 0.1) -> int:
+        """How many decisions are logged once nothing new has come for `quiet` seconds: a count to
+        take before a request that does not miss the record of the one answered just before it."""
+        count, deadline = len(decision_records(self.decision_log)), time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            again = len(decision_records(self.decision_log))
+            if again == count:
+                break
+            count = again
+        return count
+
 
 def start_scopesvc(tmp: Path, *options: str) -> Scopesvc:
     grpc_port, forward_auth_port = free_port(), free_port()

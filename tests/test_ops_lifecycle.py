@@ -234,24 +234,30 @@ def test_json_logs(tmp_path):
     assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)
 
 
+def _serve_until_the_port_answers(tmp_path, catalog, port: int):  # type: ignore[no-untyped-def]
+    out = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "scopesvc", "serve", "--port", str(port), "--metrics-port", "0",
+                             "--catalog", str(catalog), "--reload-interval", "0", "--grace", "0.5"],
+                            stdout=out, stderr=subprocess.STDOUT)
+    out.close()
+    deadline = time.monotonic() + 30
+    while True:  # the first moment the port accepts a connection
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError((tmp_path / "serve.log").read_text())
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return proc
+        time.sleep(0.001)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM])
 def test_a_signal_sent_as_soon_as_the_port_answers_is_handled(tmp_path, sig):
     """The handlers are in place before the server listens: a supervisor's SIGTERM or an operator's
     SIGHUP sent the moment the port answers never meets Python's default action, which kills it."""
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(CATALOG_A)
-    port = free_port()
-    out = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "scopesvc", "serve", "--port", str(port), "--metrics-port", "0",
-                             "--catalog", str(catalog), "--reload-interval", "0", "--grace", "0.5"],
-                            stdout=out, stderr=subprocess.STDOUT)
+    proc = _serve_until_the_port_answers(tmp_path, catalog, free_port())
     try:
-        deadline = time.monotonic() + 30
-        while True:  # the first moment the port accepts a connection
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            time.sleep(0.001)
         if sig == signal.SIGHUP:
             catalog.write_text(CATALOG_B)
         proc.send_signal(sig)
@@ -264,4 +270,4 @@ def test_a_signal_sent_as_soon_as_the_port_answers_is_handled(tmp_path, sig):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        out.close()
+

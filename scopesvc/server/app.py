@@ -232,14 +232,11 @@ def raise_fd_limit() -> int:
 async def run(config: ServerConfig) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully; reload the catalog on SIGHUP.
 
-    The signal handlers are in place before the server listens: a signal sent once its ports
-    answer (a supervisor's SIGTERM, an operator's SIGHUP) is never the default one that kills it.
-    SIGTERM while starting stops it as soon as it has started; SIGHUP reloads once it has started.
+    The signal handlers are in place before the catalog is read and the server listens: a signal
+    sent once its ports answer (a supervisor's SIGTERM, an operator's SIGHUP) is never the default
+    one that kills it. SIGTERM while starting stops it as soon as it has started; SIGHUP while
+    starting reloads once it has started (the catalog may have changed after it was read).
     """
-    raise_fd_limit()
-    start = time.perf_counter()
-    engine = Engine(catalog_files.load(config.catalog))
-    server = Server(config, engine, time.perf_counter() - start)
     stop, started = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -256,6 +253,10 @@ async def run(config: ServerConfig) -> None:
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    raise_fd_limit()
+    start = time.perf_counter()
+    engine = Engine(catalog_files.load(config.catalog))
+    server = Server(config, engine, time.perf_counter() - start)
     await server.start()
     # What starting made (modules, gRPC's and protobuf's descriptors, the catalog's engine: some 60,000
     # objects) lives as long as the process: out of the garbage collector's sight, its full passes,

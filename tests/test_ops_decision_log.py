@@ -14,10 +14,6 @@ from .ops_helpers import ServeProcess, running, wait_for
 SECRET = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.c2ln"
 
 
-def _records(path) -> list[dict]:  # type: ignore[no-untyped-def]
-    return decision_records(path)
-
-
 def test_records_describe_decisions_without_secrets(tmp_path):
     log = tmp_path / "decisions.jsonl"
     with running(decision_log=str(log)) as (server, stub):
@@ -33,7 +29,7 @@ def test_records_describe_decisions_without_secrets(tmp_path):
         )
     text = log.read_text()
     assert SECRET not in text and "user-123" not in text
-    deny, allow, other, direct = _records(log)
+    deny, allow, other, direct = decision_records(log)
     assert deny["allowed"] is False and deny["reason"] == "INSUFFICIENT_SCOPE"
     assert deny["endpoint"] == "GET /scheduled_events/{uuid}" and deny["path"] == "/scheduled_events/AB12"
     assert deny["missing_scopes"] == ["scheduled_events:read"] and deny["unknown_scope_count"] == 1
@@ -50,7 +46,7 @@ def test_hash_key_changes_hashes(tmp_path):
         log = tmp_path / f"log-{key}.jsonl"
         with running(decision_log=str(log), decision_log_hash_key=key) as (_, stub):
             stub.Check(pb.CheckRequest(token=token("users:read"), method="GET", path="/users/me"))
-        hashes.append(_records(log)[0]["scopes_hash"])
+        hashes.append(decision_records(log)[0]["scopes_hash"])
     assert hashes[0] != hashes[1]
 
 
@@ -60,7 +56,7 @@ def test_sampling_keeps_every_denial(tmp_path):
         for _ in range(20):
             stub.Check(pb.CheckRequest(token=token("users:read"), method="GET", path="/users/me"))
         stub.Check(pb.CheckRequest(token=token("users:read"), method="GET", path="/scheduled_events/AB12"))
-    assert [r["allowed"] for r in _records(log)] == [False]
+    assert [r["allowed"] for r in decision_records(log)] == [False]
 
 
 def test_file_is_size_bound_with_rotation(tmp_path):

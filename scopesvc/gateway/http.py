@@ -322,7 +322,13 @@ class HttpFrontEnd:
         self.port = 0
         self._runner: web.AppRunner | None = None
         self.handler: web.Server | None = None  # aiohttp's server, which each connection's protocol reports to
-        self._protocol_options: dict[str, Any] = {}
+        # What aiohttp's server, and each connection's protocol made like it (`protocol`), is made with.
+        self._protocol_options: dict[str, Any] = {
+            "access_log": None, "logger": _QuietClientErrors(logging.getLogger("aiohttp.server")),
+            "keepalive_timeout": limits.keepalive_timeout, "max_line_size": limits.max_field_bytes,
+            "max_field_size": limits.max_field_bytes, "max_headers": limits.max_headers,
+            "lingering_time": limits.lingering_time,
+        }
         self._listener: asyncio.Server | None = None
 
     def add_route(self, method: str, path: str, handler: Handler) -> None:
@@ -335,18 +341,11 @@ class HttpFrontEnd:
             self.app.router.add_route("*", "/{path:.*}", self.fallback)
         sock = bind_tcp(self.name, self.host, self.requested_port)
         self.port = int(sock.getsockname()[1])
-        limits = self.limits
-        self._protocol_options = {
-            "access_log": None, "logger": _QuietClientErrors(logging.getLogger("aiohttp.server")),
-            "keepalive_timeout": limits.keepalive_timeout, "max_line_size": limits.max_field_bytes,
-            "max_field_size": limits.max_field_bytes, "max_headers": limits.max_headers,
-            "lingering_time": limits.lingering_time,
-        }
         self._runner = web.AppRunner(self.app, shutdown_timeout=self.grace, **self._protocol_options)
         await self._runner.setup()
         self.handler = self._runner.server
         self._listener = await asyncio.get_running_loop().create_server(
-            lambda: _Connection(self), sock=sock, backlog=limits.backlog)
+            lambda: _Connection(self), sock=sock, backlog=self.limits.backlog)
 
     def protocol(self) -> RequestHandler:
         """aiohttp's protocol for one connection, as its server would make it (`_Protocol`)."""

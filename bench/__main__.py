@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parser.parse_args(argv)
     if cfg.list:
         for name, module in SECTIONS.items():
-            print(f"{name:<10} {module.TITLE}")
+            print(f"{name:<{max(map(len, SECTIONS))}} {module.TITLE}")
         return 0
     unknown = [name for name in cfg.sections if name not in SECTIONS]
     if unknown:

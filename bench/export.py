@@ -92,17 +92,23 @@ def _token(key: Any) -> str:
                        "scope": SCOPES}, key, algorithm="RS256", headers={"kid": "bench"})
 
 
-def section(cfg: Settings, workdir: Path) -> dict[str, Any]:
-    binary = tools.envoy()
-    if binary is None:
-        return {"note": "Envoy not installed (scripts/install-test-tools puts it in .tools/envoy-venv); not run.",
-                "runs": {}}
+def setup(workdir: Path) -> tuple[Catalog, exported.JwtOptions, str]:
+    """The embedded catalog, jwt_authn options reading a fresh key's JWKS from `workdir`, and the
+    `authorization` header every request of the comparison carries."""
     catalog = catalog_files.load("")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True) | {"kid": "bench", "alg": "RS256"}
     (workdir / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
     options = exported.JwtOptions(issuer=ISSUER, audiences=(AUDIENCE,), jwks_file=str(workdir / "jwks.json"))
-    header = f"authorization: Bearer {_token(key)}"
+    return catalog, options, f"authorization: Bearer {_token(key)}"
+
+
+def section(cfg: Settings, workdir: Path) -> dict[str, Any]:
+    binary = tools.envoy()
+    if binary is None:
+        return {"note": "Envoy not installed (scripts/install-test-tools puts it in .tools/envoy-venv); not run.",
+                "runs": {}}
+    catalog, options, header = setup(workdir)
 
     def loads(port: int, decides: bool) -> list[h2load.Load]:
         return [h2load.Load(f"http://127.0.0.1:{port}{path}", headers=(header,),

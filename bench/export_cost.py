@@ -101,15 +101,17 @@ def _with_trivial_rbac(cfg: dict[str, Any]) -> None:
 Load = tuple[str, list[str], int]  # its name, the paths sent in turn, the status class every answer must have
 ALLOWED_LOAD: Load = ("allowed", ALLOWED, 2)
 DENIED_LOAD: Load = ("denied", DENIED, 4)
+JWT_ALONE, EXPORTED = "Envoy + jwt_authn", "exported RBAC + jwt_authn"
+WITHOUT = "exported, without "  # the rows that take one part out of the export
 # (label, bench.export.config kind, the part taken out or put in, the loads measured)
 CONFIGS: list[tuple[str, str, Callable[[dict[str, Any]], None] | None, list[Load]]] = [
-    ("Envoy + jwt_authn", "jwt", None, [ALLOWED_LOAD]),
+    (JWT_ALONE, "jwt", None, [ALLOWED_LOAD]),
     ("Envoy + jwt_authn + one RBAC filter allowing everything", "jwt", _with_trivial_rbac, [ALLOWED_LOAD]),
-    ("exported RBAC + jwt_authn", "exported", None, [ALLOWED_LOAD, DENIED_LOAD]),
-    ("exported, without the rewrite-header checks", "exported", _without_refusal(exported.REWRITE), [ALLOWED_LOAD]),
-    ("exported, without the path grammar", "exported", _without_refusal(exported.MALFORMED), [ALLOWED_LOAD]),
-    ("exported, without the token requirement", "exported", _without_token_requirement, [ALLOWED_LOAD]),
-    ("exported, without local_reply_config", "exported", _without_local_replies, [DENIED_LOAD]),
+    (EXPORTED, "exported", None, [ALLOWED_LOAD, DENIED_LOAD]),
+    (WITHOUT + "the rewrite-header checks", "exported", _without_refusal(exported.REWRITE), [ALLOWED_LOAD]),
+    (WITHOUT + "the path grammar", "exported", _without_refusal(exported.MALFORMED), [ALLOWED_LOAD]),
+    (WITHOUT + "the token requirement", "exported", _without_token_requirement, [ALLOWED_LOAD]),
+    (WITHOUT + "local_reply_config", "exported", _without_local_replies, [DENIED_LOAD]),
 ]
 
 

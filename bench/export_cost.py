@@ -108,7 +108,7 @@ CONFIGS: list[tuple[str, str, Callable[[dict[str, Any]], None] | None, list[Load
     (WITHOUT + "the rewrite-header checks", "exported", _without_refusal(exported.REWRITE), [ALLOWED_LOAD]),
     (WITHOUT + "the path grammar", "exported", _without_refusal(exported.MALFORMED), [ALLOWED_LOAD]),
     (WITHOUT + "the token requirement", "exported", _without_token_requirement, [ALLOWED_LOAD]),
-    (WITHOUT + "local_reply_config", "exported", _without_local_replies, [DENIED_LOAD]),
+    (WITHOUT + "local_reply_config", "exported", _without_local_replies, [ALLOWED_LOAD, DENIED_LOAD]),
 ]
 
 

@@ -342,13 +342,21 @@ class _Principals:
 # -- the answers -------------------------------------------------------------------------------
 
 
-def _status_is(code: int) -> dict[str, Any]:
-    return {"status_code_filter": {"comparison": {"op": "EQ", "value": {
+def _status(op: str, code: int) -> dict[str, Any]:
+    # Envoy requires a runtime key; nothing sets it, so the default is the value compared.
+    return {"status_code_filter": {"comparison": {"op": op, "value": {
         "default_value": code, "runtime_key": "scopesvc.local_reply.status"}}}}
 
 
+# The first mapper: a local reply that is not a 403 (a router 503, jwt_authn's 401, a direct
+# response) stops here unchanged. Every decision reply is a 403, so the mappers after this one
+# need not compare the status, and any other reply costs one mapper, not the whole list.
+NOT_A_DENY = {"filter": {"or_filter": {"filters": [_status("LE", 402), _status("GE", 404)]}}}
+
+
 def _all(*filters: dict[str, Any]) -> dict[str, Any]:
-    return {"and_filter": {"filters": list(filters)}}
+    """Every one of `filters` (Envoy's and_filter takes two or more)."""
+    return filters[0] if len(filters) == 1 else {"and_filter": {"filters": list(filters)}}
 
 
 def format_literal(text: str) -> str:
@@ -417,11 +425,11 @@ def _endpoint_mappers(catalog: Catalog, ordered: Sequence[Node], principals: _Pr
             for granted, alternative in closest_by_grants(catalog, endpoint):
                 challenge, body = endpoint.answers[alternative]
                 own.append({
-                    "filter": _all(_status_is(403), _decided([name]), *map(principals.grants_scope, granted)),
+                    "filter": _all(_decided([name]), *map(principals.grants_scope, granted)),
                     "headers_to_add": _headers(("www-authenticate", challenge)),
                     **_json_reply(body),
                 })
-    return own + [{"filter": _all(_status_is(403), _decided(names)),
+    return own + [{"filter": _decided(names),
                    "headers_to_add": _headers(("www-authenticate", challenge)), **_json_reply(body)}
                   for (challenge, body), names in shared.items()]
 
@@ -438,8 +446,8 @@ def _unknown_mappers(catalog: Catalog) -> list[dict[str, Any]]:
                                 (None, f" in catalog {format_literal(catalog.name)}")):
         for path_filter, shown in ((long_path, "%REQ(:PATH):200%..."), (None, "%REQ(:PATH)%")):
             extra = [f for f in (method_filter, path_filter) if f is not None]
-            mappers.append({
-                "filter": _all(_status_is(403), *extra) if extra else _status_is(403),
+            mappers.append({  # the last one takes every 403 left (Envoy requires a filter: status 403 is one)
+                "filter": _all(*extra) if extra else _status("EQ", 403),
                 "headers_to_add": challenge,
                 "body_format_override": {"json_format": {
                     "title": "Forbidden", "message": f"no endpoint %REQ(:METHOD)% {shown}{tail}"}},
@@ -456,23 +464,21 @@ def local_reply_config(catalog: Catalog, ordered: Sequence[Node], options: JwtOp
     anonymous = Engine(catalog).check(None, "get", "/")
     mappers: list[dict[str, Any]] = [
         {   # jwt_authn refused the token before RBAC ran (it says 403 for a wrong audience): 401
-            "filter": _all(_status_is(403), {"metadata_filter": {"matcher": unclassified,
-                                                                  "match_if_key_not_found": True}}),
+            "filter": {"metadata_filter": {"matcher": unclassified, "match_if_key_not_found": True}},
             "status_code": 401,
         },
         {   # a header that would rewrite the method or path: 400 before anything else (REWRITE_HEADER)
-            "filter": _all(_status_is(403), _decided([REWRITE])),
+            "filter": _decided([REWRITE]),
             "status_code": 400,
             **_json_reply(REWRITE_BODY),
         },
         {   # a malformed path is 400 before anything else, a missing token included
-            "filter": _all(_status_is(403), _decided([MALFORMED])),
+            "filter": _decided([MALFORMED]),
             "status_code": 400,
             **_json_reply(MALFORMED_BODY),
         },
         {   # denied and no verified payload: the request carried no token (MISSING_TOKEN)
-            "filter": _all(_status_is(403),
-                           {"metadata_filter": {"matcher": classified, "match_if_key_not_found": False}},
+            "filter": _all({"metadata_filter": {"matcher": classified, "match_if_key_not_found": False}},
                            {"metadata_filter": {"matcher": no_payload, "match_if_key_not_found": True}}),
             "status_code": anonymous.http_status,
             "headers_to_add": _headers(("www-authenticate", anonymous.www_authenticate)),
@@ -480,7 +486,7 @@ def local_reply_config(catalog: Catalog, ordered: Sequence[Node], options: JwtOp
         },
     ]
     mappers += _endpoint_mappers(catalog, ordered, _Principals(catalog, options))
-    return {"mappers": mappers + _unknown_mappers(catalog)}
+    return {"mappers": [NOT_A_DENY, *mappers, *_unknown_mappers(catalog)]}
 
 
 # -- documents -------------------------------------------------------------------------------

@@ -238,7 +238,7 @@ def check(engine: Engine, upstream: Upstream, port: int, method: str, path: str,
     return "" if got == expected else where + f"expected {expected}, Envoy answered {got}"
 
 
-def start_exported(tmp: Path, catalog_file: Path | None, keys: Keys, upstream: Upstream) -> tuple[Process, int]:
+def start_exported(tmp: Path, catalog_file: Path | None, keys: Keys, upstream_port: int) -> tuple[Process, int]:
     """Envoy with the bootstrap `scopesvc export envoy --bootstrap` writes (the CLI, as operators run it)."""
     binary = envoy_binary()
     jwks = tmp / "jwks.json"
@@ -246,7 +246,7 @@ def start_exported(tmp: Path, catalog_file: Path | None, keys: Keys, upstream: U
     port = free_port()
     config = tmp / "envoy.yaml"
     argv = [sys.executable, "-m", "scopesvc", "export", "envoy", "--bootstrap", "--listen-port", str(port),
-            "--upstream", f"127.0.0.1:{upstream.port}", "--jwt-issuer", ISSUER, "--jwt-audience", AUDIENCE,
+            "--upstream", f"127.0.0.1:{upstream_port}", "--jwt-issuer", ISSUER, "--jwt-audience", AUDIENCE,
             "--jwt-jwks-file", str(jwks), "--legacy-claim", LEGACY_CLAIM, "-o", str(config)]
     if catalog_file is not None:
         argv += ["--catalog", str(catalog_file)]
@@ -261,7 +261,7 @@ def differential(tmp: Path, catalog_file: Path | None, keys: Keys, upstream: Ups
     catalog = catalog_files.load(str(catalog_file or ""))
     engine = Engine(catalog)
     minter = Minter(keys)
-    process, port = start_exported(tmp, catalog_file, keys, upstream)
+    process, port = start_exported(tmp, catalog_file, keys, upstream.port)
     problems, count = [], 0
     try:
         tokens: dict[tuple[str, ...], list[Token]] = {}
@@ -398,6 +398,20 @@ def test_random_catalogs(tmp_path_factory: pytest.TempPathFactory, keys: Keys, u
     tmp = tmp_path_factory.mktemp("random")
     (tmp / "catalog.yaml").write_text(yaml.safe_dump(doc))
     assert differential(tmp, tmp / "catalog.yaml", keys, upstream) > 50
+
+
+def test_other_local_replies_pass_through(tmp_path: Path, keys: Keys) -> None:
+    """A local reply that is not a decision's 403 (here the router's 503, the upstream being down)
+    reaches the client as Envoy made it: the export's replies rewrite only what the decision denied,
+    even for a request the decision named (allowed requests carry their endpoint's name too)."""
+    process, port = start_exported(tmp_path, EXAMPLE, keys, free_port())  # nothing listens there
+    try:
+        reply = send(port, "GET", "/v2/me", Minter(keys).token("comments only", scope="comments.write").header)
+    finally:
+        process.stop()
+    assert reply.status == 503, reply
+    assert "www-authenticate" not in reply.headers and reply.headers.get("content-type") == "text/plain"
+    assert reply.body.startswith(b"upstream connect error"), reply.body
 
 
 # -- rolling in a new catalog -------------------------------------------------------------------

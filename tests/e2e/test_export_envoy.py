@@ -30,9 +30,9 @@ from hypothesis import HealthCheck, given, settings
 
 from scopesvc.catalog import files as catalog_files
 from scopesvc.export import envoy
-from scopesvc.export.model import granting
+from scopesvc.export.model import granting, iat_bounds
 from scopesvc.gateway.attributes import GatewayConfig, token_from_payload
-from scopesvc.policy import Catalog, Engine, Reason, compile_catalog
+from scopesvc.policy import Catalog, Engine, Reason, RequestError, compile_catalog
 
 from ..test_export_rules import exportable
 from ..test_properties_decisions import catalogs
@@ -68,6 +68,9 @@ class Minter:
         return Token(kind, f"Bearer {encoded}", payload if valid else None)
 
 
+IAT = iat_bounds(None)  # where the adapters can read `iat` as a time
+
+
 def tokens_for(catalog: Catalog, required: tuple[str, ...], minter: Minter) -> list[Token]:
     """Every kind of token, aimed at an endpoint requiring `required`."""
     names = list(catalog.universe.names)
@@ -89,6 +92,11 @@ def tokens_for(catalog: Catalog, required: tuple[str, ...], minter: Minter) -> l
         minter.token("expired", valid=False, exp=minter.now - 600, scope=" ".join(required)),
         minter.token("wrong audience", valid=False, aud="someone-else", scope=" ".join(required)),
         minter.token("stranger's key", valid=False, signer=minter.keys.stranger, scope=" ".join(required)),
+        # An `iat` no time can hold: the adapters refuse the token; granting the scopes changes nothing.
+        minter.token("iat before year 1", iat=IAT.valid_start - 1, scope=" ".join(required) or names[0]),
+        minter.token("iat past year 9999", iat=IAT.valid_end, scope=" ".join(required) or names[0]),
+        minter.token("iat the largest double", iat=sys.float_info.max, scope=" ".join(required) or names[0]),
+        minter.token("iat the last readable second", iat=IAT.valid_end - 1, scope=" ".join(required) or names[0]),
     ]
     implied = [next((g for g in granting(catalog, r) if g != r), None) for r in required]
     if required and all(implied):
@@ -209,7 +217,10 @@ def check(engine: Engine, upstream: Upstream, port: int, method: str, path: str,
         if reply.status == 401 and 'error="invalid_token"' in reply.headers.get("www-authenticate", ""):
             return ""
         return where + f"invalid token answered {reply.status} {reply.headers.get('www-authenticate')}"
-    engine_token = None if anonymous else token_from_payload(token.payload or {}, ADAPTER)
+    try:
+        engine_token = None if anonymous else token_from_payload(token.payload or {}, ADAPTER)
+    except RequestError:  # the adapters refuse a payload they cannot read: Envoy must not let it through
+        return "" if reply.status in (401, 403) else where + f"unreadable token answered {reply.status}"
     names = [line.partition(":")[0].lower() for line in extra]
     target = engine.gateway_target(engine_token, method, path, "", names)
     decision = target if not isinstance(target, str) else engine.check(engine_token, method, target)

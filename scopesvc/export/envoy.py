@@ -297,7 +297,7 @@ class _Principals:
     def _unreadable_iat(self) -> dict[str, Any]:
         """A numeric `iat` the adapter cannot convert to a time: the engine refuses such a token.
         One lookup of the claim, tried against each unreadable range. (Envoy 1.40's jwt_authn
-        itself answers 401 to an `iat` that is not an integer in [0, 2**64); past year 9999 is
+        itself answers 401 to an `iat` that is negative or 2**64 or more; past year 9999 is
         what reaches this, the rest is kept for a jwt_authn that reads `iat` more loosely.)"""
         bounds = self.bounds
         return self._claim("iat", {"or_match": {"value_matchers": [

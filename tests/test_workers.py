@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from importlib import resources
@@ -109,6 +112,42 @@ def test_workers_share_the_port_and_each_serve_health_metrics_and_reload(tmp_pat
     assert proc.returncode == 0, output
     with pytest.raises(grpc.RpcError):
         _check(port)
+
+
+def test_a_sighup_while_the_workers_start_reloads_nothing_and_kills_none() -> None:
+    """A SIGHUP as soon as the supervisor says it started its workers (it forwards SIGHUP to them at once)
+    kills neither the supervisor nor a worker still importing: both ignore it until they can act on it."""
+    port = _free_ports(1)[0]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scopesvc", "serve", "--workers", "2", "--port", str(port), "--metrics-port", "0",
+         "--reload-interval", "0", "--grace", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+
+    def wait_for_log(text: str, count: int) -> None:
+        deadline = time.monotonic() + 30
+        while "".join(lines).count(text) < count:
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.01)
+
+    try:
+        wait_for_log("started 2 workers", 1)  # the supervisor's handlers are in place
+        for _ in range(5):  # while the workers import and load the catalog
+            proc.send_signal(signal.SIGHUP)
+            time.sleep(0.1)
+        wait_for_log("serving catalog", 2)  # both workers alive and serving
+        assert _check(port).allowed
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        finally:  # a worker left behind by a dead supervisor would keep the pipe open
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        reader.join(timeout=10)
+    assert proc.returncode == 0, "".join(lines)
 
 
 def test_workers_need_a_fixed_port() -> None:

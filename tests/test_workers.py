@@ -133,7 +133,7 @@ def test_a_sighup_while_the_workers_start_reloads_nothing_and_kills_none() -> No
             time.sleep(0.01)
 
     try:
-        wait_for_log("started 2 workers", 1)  # the supervisor's handlers are in place
+        wait_for_log("started 2 workers", 1)  # spawned; the supervisor installs its forwarding right after
         for _ in range(5):  # while the workers import and load the catalog
             proc.send_signal(signal.SIGHUP)
             time.sleep(0.1)

@@ -10,7 +10,9 @@ a time (a cache miss costs more than an instruction), so this section explains t
 section's CPU figures and does not replace them.
 
 Each configuration is `bench.export.config` for jwt_authn alone or for the export, or the export
-with one part taken out, built from the export's own output. Requests go one at a time over one
+with one part taken out, built from the export's own output. Three more rows measure other ways to
+decide in Envoy: the rewrite-header checks as one CEL expression, and jwt_authn followed by a Lua
+filter, empty or reading only what any scripted decision must read (the path and the token's scope). Requests go one at a time over one
 keep-alive HTTP/1.1 connection, after a warm-up; the counters are zeroed before each load and
 read after it, and every answer's status is checked.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import http.client
+import itertools
 import re
 import subprocess
 import time
@@ -87,12 +90,60 @@ def _without_local_replies(cfg: dict[str, Any]) -> None:
     del _hcm(cfg)["local_reply_config"]
 
 
-def _with_trivial_rbac(cfg: dict[str, Any]) -> None:
-    """jwt_authn and one RBAC filter that allows everything: what any RBAC decision costs at least."""
-    _hcm(cfg)["http_filters"].insert(1, {"name": "envoy.filters.http.rbac", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
-        "rules": {"action": "ALLOW", "policies": {"any": {"permissions": [{"any": True}],
-                                                          "principals": [{"any": True}]}}}}})
+def _after_jwt_authn(name: str, typed_config: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """jwt_authn and one more filter right after it (before the router)."""
+    def change(cfg: dict[str, Any]) -> None:
+        _hcm(cfg)["http_filters"].insert(1, {"name": name, "typed_config": typed_config})
+    return change
+
+
+# What any RBAC decision costs at least: one RBAC filter that allows everything.
+_with_trivial_rbac = _after_jwt_authn("envoy.filters.http.rbac", {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+    "rules": {"action": "ALLOW", "policies": {"any": {"permissions": [{"any": True}], "principals": [{"any": True}]}}}})
+
+
+def _with_lua(code: str) -> Callable[[dict[str, Any]], None]:
+    """The floor of a decision scripted in Envoy (its Lua filter) instead of compiled to RBAC."""
+    return _after_jwt_authn("envoy.filters.http.lua", {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+        "default_source_code": {"inline_string": code}})
+
+
+LUA_EMPTY = "function envoy_on_request(handle) end"
+# What any scripted decision must read: the path, and the verified token's scope claim.
+LUA_READS = """function envoy_on_request(handle)
+  local path = handle:headers():get(":path")
+  local jwt = handle:streamInfo():dynamicMetadata():get("envoy.filters.http.jwt_authn")
+  local scope = jwt and jwt.jwt_payload and jwt.jwt_payload.scope
+end"""
+
+
+def _any_header_cel(names: list[str]) -> dict[str, Any]:
+    """`'a' in request.headers || 'b' in request.headers || ...` as a parsed CEL expression (Envoy's
+    CEL matcher takes no expression text), the ORs as a balanced tree."""
+    ids = itertools.count(1)
+
+    def tree(part: list[str]) -> dict[str, Any]:
+        if len(part) > 1:
+            return {"id": next(ids), "call_expr": {"function": "_||_", "args": [
+                tree(part[:len(part) // 2]), tree(part[len(part) // 2:])]}}
+        headers = {"id": next(ids), "select_expr": {"operand": {"id": next(ids), "ident_expr": {"name": "request"}},
+                                                    "field": "headers"}}
+        return {"id": next(ids), "call_expr": {"function": "@in", "args": [
+            {"id": next(ids), "const_expr": {"string_value": part[0]}}, headers]}}
+    return {"expr": tree(names)}
+
+
+def _rewrite_check_as_cel(cfg: dict[str, Any]) -> None:
+    """The rewrite-header checks as one CEL expression instead of one header lookup per name."""
+    check = next(c for c in _decision(cfg)["matcher_list"]["matchers"] if _action_name(c["on_match"]) == exported.REWRITE)
+    check["predicate"] = {"single_predicate": {
+        "input": {"name": "envoy.matching.inputs.cel_data_input",
+                  "typed_config": {"@type": "type.googleapis.com/xds.type.matcher.v3.HttpAttributesCelMatchInput"}},
+        "custom_match": {"name": "envoy.matching.matchers.cel_matcher", "typed_config": {
+            "@type": "type.googleapis.com/xds.type.matcher.v3.CelMatcher",
+            "expr_match": {"parsed_expr": _any_header_cel(exported.rewrite_header_names())}}}}}
 
 
 Load = tuple[str, list[str], int]  # its name, the paths sent in turn, the status class every answer must have
@@ -100,6 +151,7 @@ ALLOWED_LOAD: Load = ("allowed", ALLOWED, 2)
 DENIED_LOAD: Load = ("denied", DENIED, 4)
 JWT_ALONE, EXPORTED = "Envoy + jwt_authn", "exported RBAC + jwt_authn"
 WITHOUT = "exported, without "  # the rows that take one part out of the export
+LUA = JWT_ALONE + " + "  # the rows that add a Lua filter instead of the export
 # (label, bench.export.config kind, the part taken out or put in, the loads measured)
 CONFIGS: list[tuple[str, str, Callable[[dict[str, Any]], None] | None, list[Load]]] = [
     (JWT_ALONE, "jwt", None, [ALLOWED_LOAD]),
@@ -109,6 +161,11 @@ CONFIGS: list[tuple[str, str, Callable[[dict[str, Any]], None] | None, list[Load
     (WITHOUT + "the path grammar", "exported", _without_refusal(exported.MALFORMED), [ALLOWED_LOAD]),
     (WITHOUT + "the token requirement", "exported", _without_token_requirement, [ALLOWED_LOAD]),
     (WITHOUT + "local_reply_config", "exported", _without_local_replies, [ALLOWED_LOAD, DENIED_LOAD]),
+    # Other ways to decide in Envoy, each at its floor or with one part swapped in.
+    (EXPORTED + ", the rewrite-header checks as one CEL expression", "exported", _rewrite_check_as_cel,
+     [ALLOWED_LOAD]),
+    (LUA + "an empty Lua filter", "jwt", _with_lua(LUA_EMPTY), [ALLOWED_LOAD]),
+    (LUA + "a Lua filter reading the path and the token's scope", "jwt", _with_lua(LUA_READS), [ALLOWED_LOAD]),
 ]
 
 

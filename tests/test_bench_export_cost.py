@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 from typing import Any
 
 import pytest
+import yaml
 
 from bench import export, export_cost
 from bench.sections import export_cost as section
+from scopesvc.export import envoy as exported
 from scopesvc.export import regex
 
 
@@ -76,3 +79,41 @@ def test_the_report_names_each_part_and_what_it_costs() -> None:
     assert section.correct(results)
     results["rows"][1]["wrong"] = ["/users/me: 403, expected 2xx"]
     assert not section.correct(results)
+
+
+def test_the_alternatives_swap_in_what_they_name(base: dict[str, Any], tmp_path) -> None:
+    cel = json.loads(changed(base, export_cost.EXPORTED + ", the rewrite-header checks as one CEL expression"))
+    check = export_cost._decision(cel)["matcher_list"]["matchers"][0]
+    assert export_cost._action_name(check["on_match"]) == exported.REWRITE
+    text = json.dumps(check)
+    names = exported.rewrite_header_names()
+    assert "HttpRequestHeaderMatchInput" not in text
+    assert all(text.count(f'"{name}"') == 1 for name in names) and text.count('"@in"') == len(names)
+
+    catalog, options, _ = export.setup(tmp_path)
+    for label in (export_cost.LUA + "an empty Lua filter",
+                  export_cost.LUA + "a Lua filter reading the path and the token's scope"):
+        _, kind, change, _ = next(c for c in export_cost.CONFIGS if c[0] == label)
+        cfg = export.config(kind, 0, catalog, options)
+        assert change is not None
+        change(cfg)
+        filters = [f["name"] for f in export_cost._hcm(cfg)["http_filters"]]
+        assert filters == [exported.JWT_FILTER, "envoy.filters.http.lua", "envoy.filters.http.router"]
+
+
+@pytest.mark.parametrize("label", [c[0] for c in export_cost.CONFIGS])
+def test_envoy_accepts_every_configuration_measured(base: dict[str, Any], label: str, tmp_path) -> None:
+    """Each row's configuration is one Envoy loads (checked with `--mode validate`, without callgrind)."""
+    binary = export_cost.tools.envoy_binary()
+    if binary is None:
+        pytest.skip("Envoy not installed (scripts/install-test-tools)")
+    catalog, options, _ = export.setup(tmp_path)
+    _, kind, change, _ = next(c for c in export_cost.CONFIGS if c[0] == label)
+    cfg = export.config(kind, 0, catalog, options)
+    if change is not None:
+        change(cfg)
+    path = tmp_path / "envoy.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    done = subprocess.run([str(binary), "--mode", "validate", "-c", str(path), "--log-level", "warn"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

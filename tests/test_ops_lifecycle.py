@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 import pytest
@@ -96,7 +97,7 @@ def test_tcp_and_unix_socket_together(tmp_path):
 
 def _cert(subject: str, key, issuer_key=None, issuer=None, ca=False, server=False):  # type: ignore[no-untyped-def]
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
@@ -170,7 +171,7 @@ def test_rotated_certificates_are_picked_up(tmp_path):
     with running(tls_cert=first["server.crt"], tls_key=first["server.key"], reload_interval=0.05) as (server, _):
         assert _check(server.address, grpc.ssl_channel_credentials(first_files["ca"])).allowed
         (tmp_path / "next").mkdir()
-        second, second_files = _make_pki(tmp_path / "next")
+        _second, second_files = _make_pki(tmp_path / "next")
         for name in ("server.crt", "server.key"):  # rotate in place, as a mounted secret is updated
             (tmp_path / "live" / name).write_bytes(second_files[name])
         new_ca = grpc.ssl_channel_credentials(second_files["ca"])
@@ -271,3 +272,69 @@ def test_a_signal_sent_as_soon_as_the_port_answers_is_handled(tmp_path, sig):
             proc.kill()
             proc.wait()
 
+
+
+# Runs the `scopesvc` command's entry point as installed, noting SIGHUP's disposition at the moment
+# the command line's modules start to import (they take most of a second).
+_ENTRY_PROBE = """
+import signal, sys
+from importlib.metadata import entry_points
+seen = []
+class Probe:
+    def find_spec(self, name, path=None, target=None):
+        if name == "scopesvc.cli" and not seen:
+            seen.append(signal.getsignal(signal.SIGHUP).name)
+sys.meta_path.insert(0, Probe())
+sys.argv = ["scopesvc", *sys.argv[1:]]
+try:
+    entry_points(group="console_scripts", name="scopesvc")[0].load()()
+except SystemExit:
+    pass
+print("SIGHUP:", seen)
+"""
+
+
+@pytest.mark.parametrize(("command", "disposition"), [("serve", "SIG_IGN"), ("decide", "SIG_DFL")])
+def test_serve_ignores_sighup_before_it_imports_the_command_line(command, disposition):
+    """`serve` (whose SIGHUP is a reload) ignores it before any of the command line loads; other
+    commands keep the default and end with their terminal."""
+    done = subprocess.run([sys.executable, "-c", _ENTRY_PROBE, command, "--help"], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.stdout.splitlines()[-1] == f"SIGHUP: ['{disposition}']", done.stdout + done.stderr
+
+
+def _sighup_ignored(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    ignored = int(next(line for line in status.splitlines() if line.startswith("SigIgn:")).split()[1], 16)
+    return bool(ignored & 1 << (signal.SIGHUP - 1))
+
+
+def test_sighups_while_serve_imports_and_starts_kill_nothing(tmp_path):
+    """SIGHUPs from the moment `scopesvc serve` ignores them (its first line) until its port answers:
+    without that line, the first one ends the process while it imports."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "scopesvc", "serve", "--port", str(port), "--metrics-port", "0",
+                                 "--grace", "0.5"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not _sighup_ignored(proc.pid):
+            assert proc.poll() is None and time.monotonic() < deadline, f"SIGHUP never ignored:\n{log.read_text()}"
+            time.sleep(0.001)
+        sent = 0
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            proc.send_signal(signal.SIGHUP)
+            sent += 1
+            time.sleep(0.01)
+            assert proc.poll() is None, f"killed by SIGHUP number {sent} ({proc.returncode}):\n{log.read_text()}"
+            assert time.monotonic() < deadline, log.read_text()
+        assert sent >= 3, "the port answered before the SIGHUPs could test the start"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

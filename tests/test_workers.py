@@ -58,7 +58,7 @@ def _check(port: int) -> pb.CheckResponse:
 
 def _decisions(metrics_port: int) -> float:
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
-    return sum(float(m) for m in re.findall(r'^scopesvc_decisions_total\{[^}]*rpc="Check"[^}]*\} (\S+)$', text, re.M))
+    return sum(float(m) for m in re.findall(r'^scopesvc_decisions_total\{[^}]*rpc="Check"[^}]*\} (\S+)$', text, re.MULTILINE))
 
 
 def _wait_serving(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
@@ -114,45 +114,78 @@ def test_workers_share_the_port_and_each_serve_health_metrics_and_reload(tmp_pat
         _check(port)
 
 
+class _Supervisor:
+    """`scopesvc serve --workers 2` in its own session, its output read as it comes."""
+
+    def __init__(self) -> None:
+        self.port = _free_ports(1)[0]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "scopesvc", "serve", "--workers", "2", "--port", str(self.port),
+             "--metrics-port", "0", "--reload-interval", "0", "--grace", "1"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(iter(self.proc.stdout.readline, "")),  # type: ignore[union-attr]
+                                       daemon=True)
+        self.reader.start()
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for_log(self, text: str, count: int) -> None:
+        """Until `text` was logged `count` times; fails at once, with the output, if the supervisor exits."""
+        deadline = time.monotonic() + 30
+        while self.output().count(text) < count:
+            assert self.proc.poll() is None and time.monotonic() < deadline, self.output()
+            time.sleep(0.01)
+
+    def stop(self) -> int:
+        """SIGTERM (if still running), then its exit code; kills whatever of its session is left."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        finally:  # a worker left behind by a dead supervisor would keep the pipe open
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.reader.join(timeout=10)
+        return self.proc.returncode
+
+
 def test_a_sighup_while_the_workers_start_reloads_nothing_and_kills_none() -> None:
     """A SIGHUP as soon as the supervisor says it started its workers (it forwards SIGHUP to them at once)
     kills neither the supervisor nor a worker still importing: both ignore it until they can act on it."""
-    port = _free_ports(1)[0]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scopesvc", "serve", "--workers", "2", "--port", str(port), "--metrics-port", "0",
-         "--reload-interval", "0", "--grace", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
-    reader.start()
-
-    def wait_for_log(text: str, count: int) -> None:
-        deadline = time.monotonic() + 30
-        while "".join(lines).count(text) < count:
-            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
-            time.sleep(0.01)
-
+    supervisor = _Supervisor()
     try:
-        wait_for_log("started 2 workers", 1)  # spawned; the supervisor installs its forwarding right after
+        supervisor.wait_for_log("started 2 workers", 1)  # spawned; the supervisor installs its forwarding right after
         for _ in range(5):  # while the workers import and load the catalog
-            proc.send_signal(signal.SIGHUP)
+            supervisor.proc.send_signal(signal.SIGHUP)
             time.sleep(0.1)
-        wait_for_log("serving catalog", 2)  # both workers alive and serving
-        assert _check(port).allowed
+        supervisor.wait_for_log("serving catalog", 2)  # both workers alive and serving
+        assert _check(supervisor.port).allowed
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        finally:  # a worker left behind by a dead supervisor would keep the pipe open
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        reader.join(timeout=10)
-    assert proc.returncode == 0, "".join(lines)
+        code = supervisor.stop()
+    assert code == 0, supervisor.output()
+
+
+def test_a_stop_while_the_workers_start_is_a_clean_stop() -> None:
+    """SIGTERM just after the workers were spawned: the forwarded SIGTERM ends a worker still importing
+    by its default action (it has nothing to drain yet), which is the stop that was asked for, so the
+    supervisor exits 0, not 1 as for a worker that died on its own."""
+    supervisor = _Supervisor()
+    try:
+        supervisor.wait_for_log("started 2 workers", 1)
+        time.sleep(0.05)  # its handlers are in place right after that line; the workers take far longer to import
+        supervisor.proc.send_signal(signal.SIGTERM)
+        code = supervisor.proc.wait(timeout=30)
+    finally:
+        supervisor.stop()
+    assert "serving catalog" not in supervisor.output()  # the stop came while they started
+    assert code == 0, supervisor.output()
 
 
 def test_workers_need_a_fixed_port() -> None:
     result = subprocess.run([sys.executable, "-m", "scopesvc", "serve", "--workers", "2", "--port", "0"],
-                            capture_output=True, text=True, timeout=30)
+                            capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2
     assert "workers" in result.stderr and "--port" in result.stderr
 

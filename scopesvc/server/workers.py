@@ -88,15 +88,18 @@ def supervise(config: ServerConfig) -> int:
     children = [subprocess.Popen(cmd, env=worker_environment(config, i)) for i in range(config.workers)]
     log.info("started %d workers on %s:%d: pids %s", len(children), config.host, config.port,
              " ".join(str(c.pid) for c in children))
-    stopping = False
+    requested: set[int] = set()  # the stop signals the supervisor was sent (and forwarded)
+    failed = False  # a worker exited on its own
 
-    def forward(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        if signum != signal.SIGHUP:
-            stopping = True
+    def send(signum: int) -> None:
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
+
+    def forward(signum: int, _frame: object) -> None:
+        if signum != signal.SIGHUP:
+            requested.add(signum)
+        send(signum)
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)
@@ -104,8 +107,12 @@ def supervise(config: ServerConfig) -> int:
         exited = [c for c in children if c.poll() is not None]
         if len(exited) == len(children):
             break
-        if exited and not stopping:
+        if exited and not requested and not failed:
             log.error("worker %d exited with %s; stopping the others", exited[0].pid, exited[0].returncode)
-            forward(signal.SIGTERM, None)
+            failed = True
+            send(signal.SIGTERM)
         time.sleep(0.2)
-    return 0 if stopping and all(c.returncode == 0 for c in children) else 1
+    # A worker the stop reached while it was still importing ends by that signal's default action
+    # (it had nothing to drain): that is the stop that was asked for, not a failure.
+    stopped = all(c.returncode == 0 or -c.returncode in requested for c in children)
+    return 0 if requested and not failed and stopped else 1

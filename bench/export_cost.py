@@ -12,9 +12,9 @@ section's CPU figures and does not replace them.
 Each configuration is `bench.export.config` for jwt_authn alone or for the export, or the export
 with one part taken out, built from the export's own output. Three more rows measure other ways to
 decide in Envoy: the rewrite-header checks as one CEL expression, and jwt_authn followed by a Lua
-filter, empty or reading only what any scripted decision must read (the path and the token's scope). Requests go one at a time over one
-keep-alive HTTP/1.1 connection, after a warm-up; the counters are zeroed before each load and
-read after it, and every answer's status is checked.
+filter, empty or reading only what any scripted decision must read (the path and the token's
+scope). Requests go one at a time over one keep-alive HTTP/1.1 connection, after a warm-up; the
+counters are zeroed before each load and read after it, and every answer's status is checked.
 """
 
 from __future__ import annotations

@@ -103,8 +103,11 @@ def _asgi_app(forward_auth: ForwardAuth) -> Any:
 def _server(kind: str, tmp: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = free_port()
     if kind == "aiohttp":
+        # h2load never reconnects: a connection that reaches scopesvc's keep-alive limit (1,000 requests,
+        # then an answer that says close) is gone for the rest of the run, and only scopesvc has such a
+        # limit, so a run long or fast enough would measure scopesvc on fewer connections than the others.
         cmd = [sys.executable, "-m", "scopesvc", "serve", "--port", "0", "--metrics-port", "0", "--log-level",
-               "warning", "--forward-auth-port", str(port)]
+               "warning", "--forward-auth-port", str(port), "--http-keepalive-requests", "1000000000"]
     else:
         cmd = [sys.executable, "-m", "bench.forward_auth", "serve", kind, "--port", str(port)]
     with running(cmd, port, tmp / f"{kind}.log") as proc:
@@ -114,7 +117,8 @@ def _server(kind: str, tmp: Path) -> Iterator[tuple[subprocess.Popen[bytes], int
 # -- measuring ----------------------------------------------------------------------------------
 
 
-def direct(names: dict[str, str], tmp: Path, seconds: float, rounds: int) -> dict[str, h2load.Result]:
+def direct(names: dict[str, str], tmp: Path, seconds: float, rounds: int,
+           connections: int = CONNECTIONS) -> dict[str, h2load.Result]:
     """Each server (`names`: kind -> label) called directly, in interleaved rounds: all of them run
     at once and each round loads them one after the other, starting one later each round, so a
     change in the machine's other load hits them alike (single runs here vary by up to 1.5x)."""
@@ -125,7 +129,7 @@ def direct(names: dict[str, str], tmp: Path, seconds: float, rounds: int) -> dic
         for r in range(rounds):
             for kind in rotated(kinds, r):
                 load = h2load.Load(f"http://127.0.0.1:{ports[kind]}/check", headers=HEADERS, status="2xx")
-                runs[kind].append(h2load.run_h1(kind, load, connections=CONNECTIONS, seconds=seconds))
+                runs[kind].append(h2load.run_h1(kind, load, connections=connections, seconds=seconds))
     return {names[kind]: h2load.merge(names[kind], results) for kind, results in runs.items()}
 
 

@@ -75,14 +75,15 @@ def tokens_for(catalog: Catalog, required: tuple[str, ...], minter: Minter) -> l
     """Every kind of token, aimed at an endpoint requiring `required`."""
     names = list(catalog.universe.names)
     other = next((n for n in names if not any(n in granting(catalog, r) for r in required)), None)
+    grants = " ".join(required) or names[0]  # what the endpoint requires, else some scope
     out = [
         Token("none", None, None),
         Token("not bearer", "Basic dXNlcjpwYXNz", None),
-        minter.token("exact", scope=" ".join(required) or names[0]),
+        minter.token("exact", scope=grants),
         minter.token("scp list", scp=list(required) or [names[0]]),
-        minter.token("scope list", scope=[" ".join(required)] if required else [names[0]]),
+        minter.token("scope list", scope=[grants]),
         minter.token("odd whitespace", scope="\u2003".join(required) + "\t" if required else "\x1c" + names[0]),
-        minter.token("no iat", drop=("iat",), scope=" ".join(required) or names[0]),
+        minter.token("no iat", drop=("iat",), scope=grants),
         minter.token("empty", scope=""),
         minter.token("no scope claim"),
         minter.token("unknown", scope="nonsense:read A:READ"),
@@ -92,12 +93,11 @@ def tokens_for(catalog: Catalog, required: tuple[str, ...], minter: Minter) -> l
         minter.token("expired", valid=False, exp=minter.now - 600, scope=" ".join(required)),
         minter.token("wrong audience", valid=False, aud="someone-else", scope=" ".join(required)),
         minter.token("stranger's key", valid=False, signer=minter.keys.stranger, scope=" ".join(required)),
-        # An `iat` no time can hold: the adapters refuse the token, whatever it grants (and the last one that can).
-        minter.token("iat before year 1", iat=IAT.valid_start - 1, scope=" ".join(required) or names[0]),
-        minter.token("iat past year 9999", iat=IAT.valid_end, scope=" ".join(required) or names[0]),
-        minter.token("iat the largest double", iat=sys.float_info.max, scope=" ".join(required) or names[0]),
-        minter.token("iat the last readable second", iat=IAT.valid_end - 1, scope=" ".join(required) or names[0]),
     ]
+    # An `iat` no time can hold: the adapters refuse the token, whatever it grants (and the last one that can).
+    out += [minter.token(f"iat {when}", iat=iat, scope=grants) for when, iat in (
+        ("before year 1", IAT.valid_start - 1), ("past year 9999", IAT.valid_end),
+        ("the largest double", sys.float_info.max), ("the last readable second", IAT.valid_end - 1))]
     implied = [next((g for g in granting(catalog, r) if g != r), None) for r in required]
     if required and all(implied):
         out.append(minter.token("implied", scope=" ".join(dict.fromkeys(implied))))  # type: ignore[arg-type]
